@@ -1,0 +1,1 @@
+"""The Pulumi program run offline: under mocks backed by an emulated AWS account."""

@@ -1,0 +1,84 @@
+"""``python -m offline``: the platform's Pulumi program, run with no cloud account and no Pulumi CLI.
+
+Exit codes: 0 the plan ran; 1 the emulated account refused a resource or the program failed;
+2 the stack's config is invalid (every error printed with its key path).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from components.config import ConfigError
+from rich.console import Console
+
+from offline.emulator import EmulationError
+from offline.render import plan_report
+from offline.runner import Plan, read_stack_file, run_program, stack_file, stack_name_of
+
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+
+app = typer.Typer(
+    help="The platform's Pulumi program, run offline under mocks backed by an emulated AWS account.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+
+StackOption = Annotated[
+    str | None,
+    typer.Option("--stack", "-s", help="Stack to run: reads Pulumi.<NAME>.yaml.", show_default=False),
+]
+ConfigFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config-file", "-c", help="A Pulumi.<stack>.yaml-shaped file to run instead.", show_default=False
+    ),
+]
+
+
+def _source(stack: str | None, config_file: Path | None) -> tuple[dict[str, str], str]:
+    if (stack is None) == (config_file is None):
+        raise typer.BadParameter("give exactly one of --stack NAME or --config-file PATH")
+    path = stack_file(stack) if stack is not None else config_file
+    assert path is not None
+    if not path.is_file():
+        err.print(f"[red]no such stack file: {path}[/red]")
+        raise typer.Exit(EXIT_FAILED)
+    try:
+        raw = read_stack_file(path)
+    except (ValueError, OSError) as problem:
+        err.print(f"[red]{problem}[/red]")
+        raise typer.Exit(EXIT_CONFIG) from None
+    return raw, stack if stack is not None else stack_name_of(path)
+
+
+def run_plan(stack: str | None, config_file: Path | None) -> Plan:
+    """The plan of the chosen stack, or a clean exit with the reason (no traceback)."""
+    raw, name = _source(stack, config_file)
+    try:
+        return run_program(raw, name)
+    except ConfigError as problem:
+        err.print(f"[red]{problem}[/red]", highlight=False)
+        raise typer.Exit(EXIT_CONFIG) from None
+    except EmulationError as problem:
+        err.print(f"[red]preview failed: {problem}[/red]", highlight=False)
+        raise typer.Exit(EXIT_FAILED) from None
+
+
+@app.command()
+def preview(
+    stack: StackOption = None,
+    config_file: ConfigFileOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+) -> None:
+    """Run the program for a stack and print what it would create."""
+    plan = run_plan(stack, config_file)
+    if as_json:
+        typer.echo(json.dumps(plan.to_json(), indent=2, sort_keys=False))
+        return
+    Console().print(plan_report(plan))

@@ -1,0 +1,75 @@
+"""How a plan reads to a person: a tree by component, counts by type, the stack outputs."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.tree import Tree
+
+from offline.runner import Plan, RecordedResource, redacted
+
+# The inputs that say most about a resource, shown beside its name in the tree.
+_HEADLINE_INPUTS = (
+    "cidrBlock",
+    "availabilityZone",
+    "instanceTypes",
+    "instanceClass",
+    "nodeType",
+    "destinationCidrBlock",
+    "serviceName",
+    "retentionInDays",
+    "trafficType",
+)
+
+
+def _label(resource: RecordedResource) -> str:
+    details = [
+        f"{key}={redacted(resource.inputs[key])}" for key in _HEADLINE_INPUTS if key in resource.inputs
+    ]
+    suffix = f" [dim]{' '.join(details)}[/dim]" if details else ""
+    style = "bold" if not resource.custom else ""
+    name = f"[{style}]{resource.name}[/{style}]" if style else resource.name
+    return f"{name} [cyan]{resource.type}[/cyan]{suffix}"
+
+
+def resource_tree(plan: Plan) -> Tree:
+    root = Tree(f"[bold]stack {plan.stack}[/bold]")
+    nodes: dict[str | None, Tree] = {None: root}
+    # Parents register before their children, so one pass in order builds the tree.
+    for resource in plan.resources:
+        parent = nodes.get(resource.parent, root)
+        nodes[resource.urn] = parent.add(_label(resource))
+    return root
+
+
+def type_counts(plan: Plan) -> Table:
+    table = Table(title="resources by type", show_footer=True)
+    counts = Counter(r.type for r in plan.resources if r.custom)
+    table.add_column("type", footer="total")
+    table.add_column("count", justify="right", footer=str(sum(counts.values())))
+    for type_token, count in sorted(counts.items()):
+        table.add_row(type_token, str(count))
+    return table
+
+
+def _show(value: Any) -> str:
+    value = redacted(value)
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def outputs_table(plan: Plan) -> Table:
+    table = Table(title="stack outputs")
+    table.add_column("output")
+    table.add_column("value", overflow="fold")
+    for key, value in sorted(plan.outputs.items()):
+        table.add_row(key, _show(value))
+    return table
+
+
+def plan_report(plan: Plan) -> Group:
+    return Group(resource_tree(plan), type_counts(plan), outputs_table(plan))

@@ -1,0 +1,254 @@
+"""Run the real Pulumi program in-process under mocks and record what it registers.
+
+This is what the engine would see on ``pulumi preview``: every resource with its type,
+name, parent and resolved inputs (camelCase), and the stack outputs. The same runner
+serves the CLI, the test suite and the benchmarks, so there is one implementation of
+"the program under mocks".
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from components.config import StackConfig, decode_pulumi_config, parse_stack_config
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc, settings
+from pulumi.runtime import stack as pulumi_stack
+from pulumi.runtime.sync_await import _sync_await
+
+from offline.emulator import DEFAULT_REGION, emulated_account
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT = "platform"
+STACK_TYPE = "pulumi:pulumi:Stack"
+
+# The SDK marks a secret value in a deserialized property bag with this signature key.
+_SECRET_SIG = rpc._special_sig_key
+_SECRET_VALUE = rpc._special_secret_sig
+
+
+class Secret:
+    """A secret value of a recorded input or output; prints as ``[secret]``."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "[secret]"
+
+
+def _unwrap(value: Any) -> Any:
+    """Turns the SDK's wire form of secrets into :class:`Secret` markers, recursively."""
+    if isinstance(value, dict):
+        if value.get(_SECRET_SIG) == _SECRET_VALUE:
+            return Secret(_unwrap(value.get("value")))
+        return {k: _unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap(v) for v in value]
+    return value
+
+
+def redacted(value: Any) -> Any:
+    """``value`` with every secret replaced by the string ``[secret]``: safe to print."""
+    if isinstance(value, Secret):
+        return "[secret]"
+    if isinstance(value, dict):
+        return {k: redacted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redacted(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class RecordedResource:
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    custom: bool
+    inputs: dict[str, Any]
+    state: dict[str, Any] = field(default_factory=dict)
+    """What the mocks answered: the inputs plus the emulated account's outputs (IDs, ARNs)."""
+
+
+@dataclass
+class Plan:
+    stack: str
+    config: StackConfig
+    resources: list[RecordedResource]
+    outputs: dict[str, Any]
+
+    def of_type(self, type_token: str) -> list[RecordedResource]:
+        return [r for r in self.resources if r.type == type_token]
+
+    def one(self, type_token: str, name: str | None = None) -> RecordedResource:
+        found = [r for r in self.of_type(type_token) if name is None or r.name == name]
+        if len(found) != 1:
+            raise LookupError(f"expected one {type_token} {name or ''}, found {len(found)}")
+        return found[0]
+
+    def children(self, urn: str) -> list[RecordedResource]:
+        return [r for r in self.resources if r.parent == urn]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stack": self.stack,
+            "resources": [
+                {
+                    "urn": r.urn,
+                    "type": r.type,
+                    "name": r.name,
+                    "parent": r.parent,
+                    "inputs": redacted(r.inputs),
+                }
+                for r in self.resources
+            ],
+            "outputs": redacted(self.outputs),
+        }
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The SDK's mock monitor, keeping every registration (with its parent) and the stack outputs."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+        super().__init__(mocks)
+        self.recorded: list[RecordedResource] = []
+        self.stack_urn = ""
+        self.stack_outputs: dict[str, Any] = {}
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        # The engine leaves the stack out of its children's qualified type; so do we.
+        return super().make_urn("" if parent == self.stack_urn else parent, type_, name)
+
+    def RegisterResource(self, request: Any) -> Any:
+        if request.type == STACK_TYPE:
+            response = super().RegisterResource(request)
+            self.stack_urn = response.urn
+            return response
+        inputs = _unwrap(rpc.deserialize_properties(request.object))
+        response = super().RegisterResource(request)
+        state = self.resources[response.urn].state
+        self.recorded.append(
+            RecordedResource(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                parent=request.parent if request.parent and request.parent != self.stack_urn else None,
+                custom=bool(request.custom),
+                inputs=inputs,
+                state=_unwrap(state),
+            )
+        )
+        return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:
+        if request.urn == self.stack_urn:
+            self.stack_outputs = _unwrap(rpc.deserialize_properties(request.outputs))
+        return super().RegisterResourceOutputs(request)
+
+
+class EchoMocks(pulumi.runtime.Mocks):
+    """The plainest mocks: every resource echoes its inputs. The benchmarks' baseline."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
+        return (f"{args.name}-id" if args.custom else None), dict(args.inputs)
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, None]:
+        return {
+            "names": [f"us-east-1{z}" for z in "abcdef"],
+            "region": "us-east-1",
+            "name": "us-east-1",
+        }, None
+
+
+# --- stack files ---------------------------------------------------------------------------------------
+
+
+def _engine_value(value: Any) -> str:
+    """Pulumi hands config to the program as strings: objects and lists as JSON, scalars as text."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and set(value) == {"secure"}:
+        # An encrypted value needs the stack's secrets provider to decrypt; offline it stays opaque.
+        return "[secure]"
+    return json.dumps(value)
+
+
+def read_stack_file(path: Path) -> dict[str, str]:
+    """The ``config:`` of a ``Pulumi.<stack>.yaml`` as the engine passes it to the program."""
+    document = yaml.safe_load(path.read_text()) or {}
+    config = document.get("config") or {}
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: 'config' must be a mapping")
+    return {str(key): _engine_value(value) for key, value in config.items()}
+
+
+def stack_file(stack: str) -> Path:
+    return PROJECT_DIR / f"Pulumi.{stack}.yaml"
+
+
+def stack_name_of(path: Path) -> str:
+    """``Pulumi.prod.yaml`` -> ``prod``; any other file name -> its stem."""
+    parts = path.name.split(".")
+    if len(parts) == 3 and parts[0] == "Pulumi" and parts[2] in ("yaml", "yml"):
+        return parts[1]
+    return path.stem
+
+
+# --- running the program -------------------------------------------------------------------------------
+
+
+@contextmanager
+def _program_importable() -> Iterator[None]:
+    added = str(PROJECT_DIR) not in sys.path
+    if added:
+        sys.path.insert(0, str(PROJECT_DIR))
+    try:
+        yield
+    finally:
+        if added:
+            sys.path.remove(str(PROJECT_DIR))
+
+
+def validate(raw_config: Mapping[str, str], stack: str) -> StackConfig:
+    """The stack's typed config; raises ``ConfigError`` listing every problem."""
+    return parse_stack_config(decode_pulumi_config(raw_config), stack=stack, project=PROJECT)
+
+
+def run_program(raw_config: Mapping[str, str], stack: str, *, emulate: bool = True) -> Plan:
+    """Runs ``__main__.py`` for ``stack`` with ``raw_config`` (engine form) and returns what it registered.
+
+    With ``emulate`` the resources are created in a fresh emulated AWS account; without, under
+    :class:`EchoMocks`. Raises ``ConfigError`` before anything runs when the config is invalid,
+    and ``EmulationError`` when the emulated account refuses a resource.
+    """
+    config = validate(raw_config, stack)
+    region = raw_config.get("aws:region", DEFAULT_REGION)
+    account = emulated_account(region) if emulate else nullcontext(None)
+    with account as emulator, _program_importable():
+        mocks: pulumi.runtime.Mocks = emulator if emulator is not None else EchoMocks()
+        monitor = RecordingMonitor(mocks)
+        settings.ROOT.set(None)
+        pulumi_mocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+        # set_mocks registers a stack of its own; the program gets a fresh one, as under the engine.
+        settings.ROOT.set(None)
+        monitor.recorded.clear()
+        pulumi.runtime.set_all_config(dict(raw_config))
+        program = str(PROJECT_DIR / "__main__.py")
+        _sync_await(pulumi_stack.run_in_stack(lambda: runpy.run_path(program, run_name="__main__")))
+    return Plan(stack=stack, config=config, resources=monitor.recorded, outputs=monitor.stack_outputs)
+
+
+def run_stack(stack: str, *, emulate: bool = True) -> Plan:
+    return run_program(read_stack_file(stack_file(stack)), stack, emulate=emulate)
