@@ -1,8 +1,8 @@
 """The platform's Pulumi program: typed config in, one Platform out. Keep it thin."""
 
 import pulumi
-from components.config import load_stack_config
 
+from components.config import load_stack_config
 from components.platform import Platform
 
 config = load_stack_config()

@@ -58,7 +58,7 @@ def nat_gateway_for_az(az_index: int, nat_gateways: Literal["perAz", "single"]) 
 
 
 def flow_log_trust_policy(account_id: str, region: str) -> dict[str, Any]:
-    """Only the flow-logs service, acting for this account's VPCs, may assume the role (no confused deputy)."""
+    """Only the flow-logs service, acting for this account's VPCs, may assume it (no confused deputy)."""
     return {
         "Version": "2012-10-17",
         "Statement": [

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from components.config import ConfigError
 from rich.console import Console
 
+from components.config import ConfigError
 from offline.emulator import EmulationError
 from offline.render import plan_report
 from offline.runner import Plan, read_stack_file, run_program, stack_file, stack_name_of
@@ -28,6 +28,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 err = Console(stderr=True)
+
+
+@app.callback()
+def main() -> None:
+    """Plans, policy results and estimates of the platform's stacks, offline."""
+
 
 StackOption = Annotated[
     str | None,

@@ -99,6 +99,7 @@ class AwsEmulator(pulumi.runtime.Mocks):
         if not args.custom:
             return None, {}
         handler = _HANDLERS.get(args.typ, _synthetic)
+        args.inputs = whole_numbers(args.inputs)
         with self._lock:
             try:
                 resource_id, outputs = handler(self, args)
@@ -108,12 +109,23 @@ class AwsEmulator(pulumi.runtime.Mocks):
                 ) from None
         return resource_id, {**args.inputs, **outputs, "id": resource_id}
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
         handler = _CALLS.get(args.token)
         if handler is None:
             raise EmulationError(f"no emulation for the invoke {args.token}; add one in offline/emulator.py")
         with self._lock:
-            return handler(self, args), None
+            return handler(self, args)
+
+
+def whole_numbers(value: Any) -> Any:
+    """Protobuf carries every number as a float; give back the ints the program wrote (7.0 -> 7)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [whole_numbers(v) for v in value]
+    return value
 
 
 def _aws_message(err: Exception) -> str:
@@ -473,11 +485,13 @@ def _partition(e: AwsEmulator, _: pulumi.runtime.MockCallArgs) -> Outputs:
 
 # --- the account itself -------------------------------------------------------------------------------
 
-_FAKE_CREDENTIALS = {
+_ACCOUNT_ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
     "AWS_SECURITY_TOKEN": "testing",
+    # The program looks up no AMIs; loading moto's thousand would be a fifth of every run.
+    "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
 }
 
 
@@ -487,8 +501,8 @@ def emulated_account(region: str = DEFAULT_REGION, seed: int = 0) -> Iterator[Aw
     from moto import mock_aws
     from moto.moto_api._internal import mock_random
 
-    saved = {key: os.environ.get(key) for key in (*_FAKE_CREDENTIALS, "AWS_DEFAULT_REGION", "AWS_PROFILE")}
-    os.environ.update(_FAKE_CREDENTIALS, AWS_DEFAULT_REGION=region)
+    saved = {key: os.environ.get(key) for key in (*_ACCOUNT_ENVIRONMENT, "AWS_DEFAULT_REGION", "AWS_PROFILE")}
+    os.environ.update(_ACCOUNT_ENVIRONMENT, AWS_DEFAULT_REGION=region)
     os.environ.pop("AWS_PROFILE", None)
     try:
         with mock_aws():

@@ -36,13 +36,17 @@ def _label(resource: RecordedResource) -> str:
 
 
 def resource_tree(plan: Plan) -> Tree:
-    root = Tree(f"[bold]stack {plan.stack}[/bold]")
-    nodes: dict[str | None, Tree] = {None: root}
-    # Parents register before their children, so one pass in order builds the tree.
+    """Resources under their components; siblings by type, then name, so the same plan reads the same."""
+    children: dict[str | None, list[RecordedResource]] = {}
     for resource in plan.resources:
-        parent = nodes.get(resource.parent, root)
-        nodes[resource.urn] = parent.add(_label(resource))
-    return root
+        children.setdefault(resource.parent, []).append(resource)
+
+    def grow(node: Tree, parent: str | None) -> Tree:
+        for child in sorted(children.get(parent, []), key=lambda r: (r.custom, r.type, r.name)):
+            grow(node.add(_label(child)), child.urn)
+        return node
+
+    return grow(Tree(f"[bold]stack {plan.stack}[/bold]"), None)
 
 
 def type_counts(plan: Plan) -> Table:

@@ -8,10 +8,11 @@ serves the CLI, the test suite and the benchmarks, so there is one implementatio
 
 from __future__ import annotations
 
+import asyncio
 import json
 import runpy
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,13 +20,13 @@ from typing import Any
 
 import pulumi
 import yaml
-from components.config import StackConfig, decode_pulumi_config, parse_stack_config
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
 from pulumi.runtime import stack as pulumi_stack
-from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
-from offline.emulator import DEFAULT_REGION, emulated_account
+from components.config import StackConfig, decode_pulumi_config, parse_stack_config
+from offline.emulator import DEFAULT_REGION, EmulationError, emulated_account, whole_numbers
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT = "platform"
@@ -49,14 +50,14 @@ class Secret:
 
 
 def _unwrap(value: Any) -> Any:
-    """Turns the SDK's wire form of secrets into :class:`Secret` markers, recursively."""
+    """The SDK's wire form made plain: secrets become :class:`Secret` markers, 7.0 becomes 7."""
     if isinstance(value, dict):
         if value.get(_SECRET_SIG) == _SECRET_VALUE:
             return Secret(_unwrap(value.get("value")))
         return {k: _unwrap(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_unwrap(v) for v in value]
-    return value
+    return whole_numbers(value)
 
 
 def redacted(value: Any) -> Any:
@@ -128,8 +129,10 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.stack_outputs: dict[str, Any] = {}
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
-        # The engine leaves the stack out of its children's qualified type; so do we.
-        return super().make_urn("" if parent == self.stack_urn else parent, type_, name)
+        # As the engine does: a child's qualified type is its parent's whole chain (less the stack) + its own.
+        if parent and parent != self.stack_urn:
+            type_ = f"{parent.split('::')[2]}${type_}"
+        return "::".join(["urn:pulumi:" + pulumi.get_stack(), pulumi.get_project(), type_, name])
 
     def RegisterResource(self, request: Any) -> Any:
         if request.type == STACK_TYPE:
@@ -164,12 +167,12 @@ class EchoMocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
         return (f"{args.name}-id" if args.custom else None), dict(args.inputs)
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, None]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
         return {
             "names": [f"us-east-1{z}" for z in "abcdef"],
             "region": "us-east-1",
-            "name": "us-east-1",
-        }, None
+            "accountId": "123456789012",
+        }
 
 
 # --- stack files ---------------------------------------------------------------------------------------
@@ -221,6 +224,11 @@ def _program_importable() -> Iterator[None]:
             sys.path.remove(str(PROJECT_DIR))
 
 
+def main_program() -> None:
+    """The project's Pulumi program, ``__main__.py``, as the engine runs it."""
+    runpy.run_path(str(PROJECT_DIR / "__main__.py"), run_name="__main__")
+
+
 def validate(raw_config: Mapping[str, str], stack: str) -> StackConfig:
     """The stack's typed config; raises ``ConfigError`` listing every problem."""
     return parse_stack_config(decode_pulumi_config(raw_config), stack=stack, project=PROJECT)
@@ -234,6 +242,18 @@ def run_program(raw_config: Mapping[str, str], stack: str, *, emulate: bool = Tr
     and ``EmulationError`` when the emulated account refuses a resource.
     """
     config = validate(raw_config, stack)
+    resources, outputs = run_under_mocks(main_program, raw_config, stack, emulate=emulate)
+    return Plan(stack=stack, config=config, resources=resources, outputs=outputs)
+
+
+@contextmanager
+def mocked_stack(
+    raw_config: Mapping[str, str], stack: str, *, emulate: bool = True
+) -> Iterator[RecordingMonitor]:
+    """A fresh stack under the mocks (an emulated account, or echo mocks), with ``raw_config`` set.
+
+    Yields the monitor that records what a program registers inside the block.
+    """
     region = raw_config.get("aws:region", DEFAULT_REGION)
     account = emulated_account(region) if emulate else nullcontext(None)
     with account as emulator, _program_importable():
@@ -243,11 +263,29 @@ def run_program(raw_config: Mapping[str, str], stack: str, *, emulate: bool = Tr
         pulumi_mocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
         # set_mocks registers a stack of its own; the program gets a fresh one, as under the engine.
         settings.ROOT.set(None)
+        # A run that failed leaves its pending RPCs and outputs behind; they are not this run's.
+        settings.SETTINGS.rpc_manager.clear()
+        settings.SETTINGS.outputs.clear()
         monitor.recorded.clear()
         pulumi.runtime.set_all_config(dict(raw_config))
-        program = str(PROJECT_DIR / "__main__.py")
-        _sync_await(pulumi_stack.run_in_stack(lambda: runpy.run_path(program, run_name="__main__")))
-    return Plan(stack=stack, config=config, resources=monitor.recorded, outputs=monitor.stack_outputs)
+        _ensure_event_loop().set_exception_handler(_quiet_about_reported_failures)
+        yield monitor
+
+
+def _quiet_about_reported_failures(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """A refused resource fails every output that waits on it; the run reports it once, not per output."""
+    if isinstance(context.get("exception"), (EmulationError, pulumi.RunError)):
+        return
+    loop.default_exception_handler(context)
+
+
+def run_under_mocks(
+    program: Callable[[], object], raw_config: Mapping[str, str], stack: str, *, emulate: bool = True
+) -> tuple[list[RecordedResource], dict[str, Any]]:
+    """Runs any Pulumi ``program`` in a fresh stack under the mocks; its resources (by URN) and outputs."""
+    with mocked_stack(raw_config, stack, emulate=emulate) as monitor:
+        _sync_await(pulumi_stack.run_in_stack(program))
+    return sorted(monitor.recorded, key=lambda r: r.urn), monitor.stack_outputs
 
 
 def run_stack(stack: str, *, emulate: bool = True) -> Plan:

@@ -1,0 +1,949 @@
+"""The stack configuration contract: pydantic models for every ``platform:<section>`` key.
+
+``__main__.py`` calls :func:`load_stack_config` once and hands typed sections to the
+components; nothing else reads ``pulumi.Config``.
+
+Every problem is reported at once, each at its full config key path
+(``platform:cluster.nodeGroups.general.minSize: must be <= maxSize (20), got 30``):
+
+* each section is validated on its own, so a type error in one never hides another's;
+* cross-field rules inside a section are model validators that name the field to change;
+* rules spanning sections or depending on the stack (prod, mesh namespaces) run afterwards
+  on every section they read that validated;
+* pydantic's error types are translated into messages written for whoever edits the YAML.
+
+Defaults are prod's secure figures; dev loosens them explicitly in its stack file.
+"""
+
+import contextlib
+import difflib
+import ipaddress
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from types import NoneType, UnionType
+from typing import Annotated, Any, Literal, NamedTuple, Self, Union, get_args, get_origin
+
+import pulumi
+import pulumi.runtime.config
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.alias_generators import to_camel
+from pydantic_core import ErrorDetails, PydanticCustomError
+
+from components.subnets import az_capacity
+
+# --- reporting --------------------------------------------------------------------------------
+
+Loc = tuple[str | int, ...]
+
+
+class ConfigIssue(NamedTuple):
+    """One problem in the stack config, at its full key path."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+class ConfigError(Exception):
+    """Every problem of a stack config; ``str()`` is the whole report, fit to print as is."""
+
+    def __init__(self, issues: Iterable[ConfigIssue], *, stack: str) -> None:
+        self.issues: list[ConfigIssue] = sorted(set(issues))
+        self.stack = stack
+        lines = "".join(f"\n  {issue}" for issue in self.issues)
+        super().__init__(f"{len(self.issues)} configuration error(s) in stack '{stack}':{lines}")
+
+
+def _field_error(field: str, message: str) -> PydanticCustomError:
+    """An error of a model validator, reported at ``field`` (an alias) rather than at the model.
+
+    Pydantic places model-validator errors at the model itself; the translation layer moves
+    this one to the field the user should change.
+    """
+    return PydanticCustomError("cross_field", "{message}", {"field": field, "message": message})
+
+
+# --- small validators shared by several fields ------------------------------------------------
+
+
+def _pattern(regex: str, expected: str) -> AfterValidator:
+    """Require a full match of ``regex``; the error says what was ``expected`` in words."""
+    compiled = re.compile(regex)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(f"must be {expected}, got {value!r}")
+        return value
+
+    return AfterValidator(check)
+
+
+CLOUDWATCH_RETENTION_DAYS = (
+    *(1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545),
+    *(731, 1096, 1827, 2192, 2557, 2922, 3288, 3653),
+)
+"""The retention periods CloudWatch Logs accepts (days); any other value fails at deploy time."""
+
+
+def _cloudwatch_retention(days: int) -> int:
+    if days not in CLOUDWATCH_RETENTION_DAYS:
+        below = max((d for d in CLOUDWATCH_RETENTION_DAYS if d < days), default=None)
+        above = min((d for d in CLOUDWATCH_RETENTION_DAYS if d > days), default=None)
+        nearest = " or ".join(str(d) for d in (below, above) if d is not None)
+        raise ValueError(
+            f"must be a CloudWatch Logs retention period in days (nearest: {nearest}), got {days}"
+        )
+    return days
+
+
+_DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_DNS_SUBDOMAIN = rf"{_DNS_LABEL}(\.{_DNS_LABEL})*"
+_LABEL_NAME = r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
+
+
+def _kubernetes_key(key: str) -> str:
+    """A Kubernetes label or taint key: an optional DNS-subdomain prefix and '/', then a name."""
+    prefix, slash, name = key.rpartition("/")
+    if slash and not (len(prefix) <= 253 and re.fullmatch(_DNS_SUBDOMAIN, prefix)):
+        raise ValueError(
+            f"prefix {prefix!r} of {key!r} must be a lowercase DNS subdomain of at most 253 characters"
+        )
+    if not (len(name) <= 63 and re.fullmatch(_LABEL_NAME, name)):
+        raise ValueError(
+            "must be a Kubernetes key like 'example.com/role' (the name after any '/' is at most 63 "
+            f"letters, digits, '-', '_' or '.', alphanumeric at both ends), got {key!r}"
+        )
+    return key
+
+
+def _parse_cidr(text: str) -> ipaddress.IPv4Network:
+    try:
+        # An interface keeps the host bits, so a mistyped CIDR gets a precise hint.
+        interface = ipaddress.IPv4Interface(text) if "/" in text else None
+    except ValueError:
+        interface = None
+    if interface is None:
+        raise ValueError(f"must be an IPv4 CIDR like '10.0.0.0/16', got {text!r}")
+    if interface.ip != interface.network.network_address:
+        raise ValueError(f"has host bits set; did you mean '{interface.network}'?")
+    return interface.network
+
+
+def _cidr(text: str) -> str:
+    _parse_cidr(text)
+    return text
+
+
+_RFC1918 = tuple(ipaddress.IPv4Network(block) for block in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+
+
+def _vpc_cidr(text: str) -> str:
+    network = _parse_cidr(text)
+    if not any(network.subnet_of(block) for block in _RFC1918):
+        raise ValueError(
+            "must be a private RFC 1918 range (inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16), "
+            f"got {text!r}"
+        )
+    if not 16 <= network.prefixlen <= 24:
+        raise ValueError(f"must be a /16 to /24, got a /{network.prefixlen}")
+    return text
+
+
+def _not_aws_prefixed(key: str) -> str:
+    # AWS reserves the prefix in any letter case.
+    if key.lower().startswith("aws:"):
+        raise ValueError(f"must not start with 'aws:' (reserved by AWS), got {key!r}")
+    return key
+
+
+_RESERVED_NAMESPACES = ("default", "istio-system")
+
+
+def _own_namespace(name: str) -> str:
+    if name.startswith("kube-") or name in _RESERVED_NAMESPACES:
+        raise ValueError(f"{name!r} is reserved (kube-*, default and istio-system are not ours to manage)")
+    return name
+
+
+def _performance_insights_retention(days: int) -> int:
+    # AWS accepts 7 (free tier), whole months of 31 days up to 23, or 731 (two years).
+    if not (days in (7, 731) or (days % 31 == 0 and 31 <= days <= 713)):
+        raise ValueError(f"must be 7, a multiple of 31 up to 713, or 731 (days), got {days}")
+    return days
+
+
+# --- maintenance windows ----------------------------------------------------------------------
+
+MINUTES_PER_DAY = 24 * 60
+MINUTES_PER_WEEK = 7 * MINUTES_PER_DAY
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_CLOCK = r"(?:[01]\d|2[0-3]):[0-5]\d"
+
+
+class Window(NamedTuple):
+    """A recurring time window, in minutes from the start of its period.
+
+    The period is a day (midnight UTC) for ``hh:mm-hh:mm`` windows and a week (Monday
+    00:00 UTC) for ``ddd:hh:mm-ddd:hh:mm`` ones. A window may wrap past the period's end.
+    """
+
+    start: int
+    length: int
+
+
+def _minute_of_day(clock: str) -> int:
+    hours, minutes = clock.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def _minute_of_week(point: str) -> int:
+    day, clock = point.split(":", 1)
+    return _DAYS.index(day) * MINUTES_PER_DAY + _minute_of_day(clock)
+
+
+def _parse_window(text: str, point: str, minute: Callable[[str], int], period: int, example: str) -> Window:
+    match = re.fullmatch(f"({point})-({point})", text)
+    if not match:
+        raise ValueError(f"must be a UTC window like {example!r}, got {text!r}")
+    start, end = (minute(p) for p in match.groups())
+    return Window(start, (end - start) % period)
+
+
+def parse_daily_window(text: str) -> Window:
+    """Parse ``hh:mm-hh:mm`` (UTC, recurring every day)."""
+    return _parse_window(text, _CLOCK, _minute_of_day, MINUTES_PER_DAY, "03:00-04:00")
+
+
+def parse_weekly_window(text: str) -> Window:
+    """Parse ``ddd:hh:mm-ddd:hh:mm`` (UTC, recurring every week, days mon..sun)."""
+    point = f"(?:{'|'.join(_DAYS)}):{_CLOCK}"
+    return _parse_window(text, point, _minute_of_week, MINUTES_PER_WEEK, "sun:04:00-sun:05:00")
+
+
+def _arcs_overlap(a: Window, b: Window, period: int) -> bool:
+    """Whether two half-open arcs of a circle of ``period`` minutes share a minute."""
+    return (b.start - a.start) % period < a.length or (a.start - b.start) % period < b.length
+
+
+def daily_overlaps_weekly(daily: Window, weekly: Window) -> bool:
+    """Whether any day's occurrence of ``daily`` shares a minute with ``weekly`` (touching is fine)."""
+    return any(
+        _arcs_overlap(Window(daily.start + day * MINUTES_PER_DAY, daily.length), weekly, MINUTES_PER_WEEK)
+        for day in range(len(_DAYS))
+    )
+
+
+def _window_at_least(parse: Callable[[str], Window], minimum: int) -> AfterValidator:
+    def check(text: str) -> str:
+        length = parse(text).length
+        if length < minimum:
+            raise ValueError(f"must be at least {minimum} minutes long, got {length}")
+        return text
+
+    return AfterValidator(check)
+
+
+def _require_apart(daily: str, daily_field: str, maintenance: str) -> None:
+    """AWS refuses a maintenance window that overlaps the daily backup or snapshot window."""
+    if daily_overlaps_weekly(parse_daily_window(daily), parse_weekly_window(maintenance)):
+        raise _field_error(
+            "maintenanceWindow", f"overlaps {daily_field} ({daily}, every day); move one of them"
+        )
+
+
+# --- field types ------------------------------------------------------------------------------
+
+RetentionDays = Annotated[int, AfterValidator(_cloudwatch_retention)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+Cidr = Annotated[str, AfterValidator(_cidr)]
+VpcCidr = Annotated[str, AfterValidator(_vpc_cidr)]
+Dns1123Label = Annotated[
+    str,
+    Field(max_length=63),
+    _pattern(_DNS_LABEL, "a DNS-1123 label (lowercase letters, digits and '-', alphanumeric at both ends)"),
+]
+Dns1123Subdomain = Annotated[
+    str,
+    Field(max_length=253),
+    _pattern(_DNS_SUBDOMAIN, "a DNS-1123 subdomain (lowercase, like 'gateway-tls')"),
+]
+Hostname = Annotated[
+    str,
+    Field(max_length=253),
+    _pattern(
+        rf"(\*\.)?{_DNS_SUBDOMAIN}", "a lowercase DNS hostname like 'api.example.com' or '*.example.com'"
+    ),
+]
+LabelKey = Annotated[str, AfterValidator(_kubernetes_key)]
+LabelValue = Annotated[
+    str,
+    Field(max_length=63),
+    _pattern(
+        f"({_LABEL_NAME})?", "a Kubernetes label value (letters, digits, '-', '_', '.'; alphanumeric ends)"
+    ),
+]
+Quantity = Annotated[
+    str,
+    _pattern(
+        r"[+-]?(\d+(\.\d*)?|\.\d+)(([KMGTPE]i)|[numkMGTPE]|[eE][+-]?\d+)?",
+        "a Kubernetes quantity like '500m', '4' or '16Gi'",
+    ),
+]
+MajorMinorVersion = Annotated[str, _pattern(r"\d+\.\d+", "a MAJOR.MINOR version like '16.6'")]
+MaintenanceWindow = Annotated[str, _window_at_least(parse_weekly_window, 30)]
+BackupWindow = Annotated[str, _window_at_least(parse_daily_window, 30)]
+# ElastiCache's windows must be at least an hour long, twice what RDS asks.
+CacheMaintenanceWindow = Annotated[str, _window_at_least(parse_weekly_window, 60)]
+CacheSnapshotWindow = Annotated[str, _window_at_least(parse_daily_window, 60)]
+
+TagKey = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_not_aws_prefixed)]
+TagValue = Annotated[str, Field(max_length=256)]
+NamespaceName = Annotated[Dns1123Label, AfterValidator(_own_namespace)]
+NodeGroupName = Annotated[
+    str, _pattern(r"[a-zA-Z][a-zA-Z0-9-]{0,37}", "a letter, then up to 37 letters, digits or '-'")
+]
+ClusterName = Annotated[
+    str,
+    Field(min_length=1, max_length=100),
+    _pattern(
+        r"[0-9A-Za-z][A-Za-z0-9\-_]*",
+        "an EKS cluster name (letters, digits, '-' and '_', starting alphanumeric)",
+    ),
+]
+EksVersion = Annotated[str, _pattern(r"1\.\d+", "an EKS version like '1.34'")]
+AddonVersion = Annotated[
+    str, _pattern(r"v\d+\.\d+\.\d+-eksbuild\.\d+", "an EKS add-on version like 'v1.19.0-eksbuild.1'")
+]
+RoleArn = Annotated[str, _pattern(r"arn:aws[a-zA-Z-]*:iam::\d{12}:role/.+", "an IAM role ARN")]
+InstanceType = Annotated[str, _pattern(r"[a-z][a-z0-9-]*\.[a-z0-9]+", "an EC2 instance type like 'm5.large'")]
+DbInstanceClass = Annotated[
+    str, _pattern(r"db\.[a-z0-9]+\.[a-z0-9]+", "an RDS instance class like 'db.r5.large'")
+]
+CacheNodeType = Annotated[
+    str, _pattern(r"cache\.[a-z0-9]+\.[a-z0-9]+", "an ElastiCache node type like 'cache.r6g.large'")
+]
+Acu = Annotated[float, Field(ge=0, le=256, multiple_of=0.5)]
+
+AddonName = Literal["vpc-cni", "coredns", "kube-proxy", "aws-ebs-csi-driver", "eks-pod-identity-agent"]
+MaxmemoryPolicy = Literal[
+    "volatile-lru",
+    "allkeys-lru",
+    "volatile-lfu",
+    "allkeys-lfu",
+    "volatile-random",
+    "allkeys-random",
+    "volatile-ttl",
+    "noeviction",
+]
+
+
+# --- models -----------------------------------------------------------------------------------
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        frozen=True,
+        extra="forbid",
+        strict=True,
+        alias_generator=to_camel,
+        use_attribute_docstrings=True,
+    )
+
+
+class NetworkConfig(_Model):
+    """``platform:network``: the VPC and its subnets."""
+
+    cidr: VpcCidr = "10.0.0.0/16"
+    """Default 10.0.0.0/16. VPC IPv4 CIDR: private (RFC 1918), /16 to /24."""
+    az_count: Annotated[int, Field(ge=2, le=6)] = 3
+    """Default 3. Number of availability zones the subnets span (2-6)."""
+    nat_gateways: Literal["perAz", "single"] = "perAz"
+    """Default perAz. One NAT gateway per AZ (survives an AZ outage) or a single shared one."""
+    flow_log_retention_days: RetentionDays = 365
+    """Default 365. Days CloudWatch Logs keeps VPC flow logs (a CloudWatch retention value)."""
+    flow_log_traffic_type: Literal["ALL", "ACCEPT", "REJECT"] = "ALL"
+    """Default ALL. Which traffic the VPC flow logs record."""
+
+    @property
+    def network(self) -> ipaddress.IPv4Network:
+        return ipaddress.IPv4Network(self.cidr)
+
+    @model_validator(mode="after")
+    def _cidr_fits_azs(self) -> Self:
+        capacity = az_capacity(self.network)
+        if capacity < self.az_count:
+            raise _field_error(
+                "cidr",
+                f"a /{self.network.prefixlen} has room for the subnets of at most {capacity} AZs but "
+                f"azCount is {self.az_count}; use a larger CIDR or azCount {capacity}",
+            )
+        return self
+
+
+class TaintConfig(_Model):
+    """A Kubernetes taint on every node of a node group."""
+
+    key: LabelKey
+    """Required. Taint key, a Kubernetes key like 'workload-type'."""
+    value: LabelValue = ""
+    """Default empty. Taint value, a Kubernetes label value."""
+    effect: Literal["NO_SCHEDULE", "PREFER_NO_SCHEDULE", "NO_EXECUTE"]
+    """Required. Taint effect, in EKS' spelling."""
+
+
+class NodeGroupConfig(_Model):
+    """One EKS managed node group."""
+
+    instance_types: Annotated[list[InstanceType], Field(min_length=1)]
+    """Required. EC2 instance types, preferred first (non-empty)."""
+    min_size: Annotated[int, Field(ge=0)]
+    """Required. Fewest nodes (count)."""
+    max_size: Annotated[int, Field(ge=1)]
+    """Required. Most nodes (count)."""
+    desired_size: int
+    """Required. Nodes at creation (count), between minSize and maxSize."""
+    capacity_type: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
+    """Default ON_DEMAND. SPOT is cheaper but nodes can be reclaimed at two minutes' notice."""
+    disk_size_gib: Annotated[int, Field(ge=20, le=16384)] = 100
+    """Default 100. Root volume size per node (GiB, 20-16384)."""
+    max_unavailable_percentage: Annotated[int, Field(ge=1, le=100)] = 33
+    """Default 33. Share of nodes an update may take down at once (percent, 1-100)."""
+    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)
+    """Default {}. Kubernetes labels on every node."""
+    taints: list[TaintConfig] = Field(default_factory=list)
+    """Default []. Kubernetes taints on every node."""
+
+    @model_validator(mode="after")
+    def _sizes_ordered(self) -> Self:
+        if self.min_size > self.max_size:
+            raise _field_error("minSize", f"must be <= maxSize ({self.max_size}), got {self.min_size}")
+        if not self.min_size <= self.desired_size <= self.max_size:
+            raise _field_error(
+                "desiredSize",
+                f"must be between minSize ({self.min_size}) and maxSize ({self.max_size}), "
+                f"got {self.desired_size}",
+            )
+        return self
+
+
+_SEED_NODE_GROUPS: dict[str, dict[str, Any]] = {
+    "general": {
+        "instanceTypes": ["m5.large", "m5.xlarge"],
+        "minSize": 3,
+        "maxSize": 20,
+        "desiredSize": 6,
+        "labels": {"role": "general-compute"},
+    },
+    "agentWorkers": {
+        "instanceTypes": ["c5.2xlarge", "c5.4xlarge"],
+        "minSize": 2,
+        "maxSize": 50,
+        "desiredSize": 5,
+        "taints": [{"key": "workload-type", "value": "agent-execution", "effect": "NO_SCHEDULE"}],
+    },
+    "memoryIntensive": {
+        "instanceTypes": ["r5.2xlarge", "r5.4xlarge"],
+        "minSize": 1,
+        "maxSize": 10,
+        "desiredSize": 2,
+        "taints": [{"key": "workload-type", "value": "memory-intensive", "effect": "NO_SCHEDULE"}],
+    },
+}
+"""Prod's node groups, written as they would be in the stack file."""
+
+
+def _seed_node_groups() -> dict[str, NodeGroupConfig]:
+    return {name: NodeGroupConfig.model_validate(group) for name, group in _SEED_NODE_GROUPS.items()}
+
+
+class ClusterConfig(_Model):
+    """``platform:cluster``: the EKS cluster and its node groups."""
+
+    name: ClusterName | None = None
+    """Default <project>-<stack>. EKS cluster name (1-100 characters)."""
+    version: EksVersion = "1.34"
+    """Default "1.34". Kubernetes minor version, as a quoted string."""
+    endpoint_public_access: bool = False
+    """Default false. Whether the Kubernetes API is reachable from the internet."""
+    public_access_cidrs: list[Cidr] = Field(default_factory=list)
+    """Default []. IPv4 CIDRs allowed to reach a public API endpoint; required when it is public."""
+    admin_role_arns: list[RoleArn] = Field(default_factory=list)
+    """Default []. IAM roles granted cluster-admin through EKS access entries."""
+    addon_versions: dict[AddonName, AddonVersion] = Field(default_factory=dict)
+    """Default {} (EKS picks each add-on's default version). Pinned add-on versions by add-on name."""
+    log_retention_days: RetentionDays = 90
+    """Default 90. Days CloudWatch Logs keeps control-plane logs (a CloudWatch retention value)."""
+    node_groups: Annotated[dict[NodeGroupName, NodeGroupConfig], Field(min_length=1)] = Field(
+        default_factory=_seed_node_groups
+    )
+    """Default: prod's general, agentWorkers and memoryIntensive groups. Node groups by name."""
+
+    @model_validator(mode="after")
+    def _public_endpoint_restricted(self) -> Self:
+        if self.endpoint_public_access and not self.public_access_cidrs:
+            raise _field_error(
+                "publicAccessCidrs", "must list at least one CIDR when endpointPublicAccess is true"
+            )
+        return self
+
+
+class ServerlessConfig(_Model):
+    """Aurora Serverless v2 capacity range."""
+
+    min_capacity: Acu
+    """Required. Fewest Aurora capacity units (ACUs, 0-256 in steps of 0.5; 0 lets it pause)."""
+    max_capacity: Acu
+    """Required. Most Aurora capacity units (ACUs, 0-256 in steps of 0.5)."""
+
+    @model_validator(mode="after")
+    def _range_ordered(self) -> Self:
+        if self.min_capacity > self.max_capacity:
+            raise _field_error(
+                "minCapacity", f"must be <= maxCapacity ({self.max_capacity:g}), got {self.min_capacity:g}"
+            )
+        return self
+
+
+class DatabaseConfig(_Model):
+    """``platform:database``: the Aurora PostgreSQL cluster."""
+
+    engine_version: MajorMinorVersion = "16.6"
+    """Default "16.6". Aurora PostgreSQL version, as a quoted string."""
+    instance_class: DbInstanceClass = "db.r5.large"
+    """Default db.r5.large. Instance class; ignored when serverless is set."""
+    instances: Annotated[int, Field(ge=1, le=16)] = 3
+    """Default 3. Writer plus readers (count, 1-16); spread over the AZs."""
+    backup_retention_days: Annotated[int, Field(ge=1, le=35)] = 30
+    """Default 30. Days automated backups are kept (1-35)."""
+    backup_window: BackupWindow = "03:00-04:00"
+    """Default 03:00-04:00. Daily backup window (hh:mm-hh:mm UTC, at least 30 minutes)."""
+    maintenance_window: MaintenanceWindow = "sun:04:00-sun:05:00"
+    """Default sun:04:00-sun:05:00. Weekly maintenance window (ddd:hh:mm-ddd:hh:mm UTC, >= 30 minutes)."""
+    performance_insights: bool = True
+    """Default true. Whether Performance Insights is enabled."""
+    performance_insights_retention_days: Annotated[int, AfterValidator(_performance_insights_retention)] = 7
+    """Default 7. Days Performance Insights keeps data (7, a multiple of 31 up to 713, or 731)."""
+    monitoring_interval_seconds: Literal[0, 1, 5, 10, 15, 30, 60] = 60
+    """Default 60. Enhanced Monitoring interval (seconds; 0 turns it off)."""
+    deletion_protection: bool = True
+    """Default true. Whether AWS refuses to delete the cluster (required in prod)."""
+    skip_final_snapshot: bool = False
+    """Default false. Whether deleting the cluster skips the final snapshot."""
+    apply_immediately: bool = False
+    """Default false. Apply modifications now instead of in the maintenance window."""
+    serverless: ServerlessConfig | None = None
+    """Default none (provisioned). Serverless v2 capacity; when set, instances are db.serverless."""
+    log_retention_days: RetentionDays = 30
+    """Default 30. Days CloudWatch Logs keeps exported PostgreSQL logs (a CloudWatch retention value)."""
+
+    @model_validator(mode="after")
+    def _windows_apart(self) -> Self:
+        _require_apart(self.backup_window, "backupWindow", self.maintenance_window)
+        return self
+
+
+class CacheConfig(_Model):
+    """``platform:cache``: the ElastiCache replication group."""
+
+    engine: Literal["redis", "valkey"] = "redis"
+    """Default redis. Cache engine."""
+    engine_version: MajorMinorVersion = "7.1"
+    """Default "7.1". Engine version, as a quoted string."""
+    node_type: CacheNodeType = "cache.r6g.large"
+    """Default cache.r6g.large. Node type."""
+    nodes: Annotated[int, Field(ge=1, le=6)] = 3
+    """Default 3. Primary plus replicas (count, 1-6); spread over the AZs."""
+    port: Port = 6379
+    """Default 6379. TCP port."""
+    maxmemory_policy: MaxmemoryPolicy = "allkeys-lru"
+    """Default allkeys-lru. Eviction policy once memory is full."""
+    snapshot_retention_days: Annotated[int, Field(ge=0, le=35)] = 7
+    """Default 7. Days daily snapshots are kept (0-35; 0 turns snapshots off)."""
+    snapshot_window: CacheSnapshotWindow = "05:00-06:00"
+    """Default 05:00-06:00. Daily snapshot window (hh:mm-hh:mm UTC, at least 60 minutes)."""
+    maintenance_window: CacheMaintenanceWindow = "sun:06:00-sun:07:00"
+    """Default sun:06:00-sun:07:00. Weekly maintenance window (ddd:hh:mm-ddd:hh:mm UTC, >= 60 minutes)."""
+    log_retention_days: RetentionDays = 30
+    """Default 30. Days CloudWatch Logs keeps slow and engine logs (a CloudWatch retention value)."""
+
+    @model_validator(mode="after")
+    def _windows_apart(self) -> Self:
+        _require_apart(self.snapshot_window, "snapshotWindow", self.maintenance_window)
+        return self
+
+
+class MeshServiceConfig(_Model):
+    """One service routed through the Istio ingress gateway."""
+
+    namespace: Dns1123Label
+    """Required. Namespace the service runs in; must be declared in platform:namespaces."""
+    port: Port
+    """Required. Service port (1-65535)."""
+    canary_weight: Annotated[int, Field(ge=0, le=100)] = 0
+    """Default 0. Share of traffic sent to the canary subset (percent, 0-100)."""
+    timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    """Default 30. Request timeout (seconds, > 0 and <= 3600)."""
+    retries: Annotated[int, Field(ge=0, le=10)] = 3
+    """Default 3. Retry attempts per request (0-10)."""
+
+
+class MeshConfig(_Model):
+    """``platform:mesh``: Istio ingress and the routed services."""
+
+    gateway_hosts: list[Hostname] = Field(default_factory=list)
+    """Default []. Hostnames the ingress gateway serves; '*.example.com' wildcards allowed."""
+    tls_secret_name: Dns1123Subdomain = "gateway-tls"
+    """Default gateway-tls. Kubernetes secret holding the gateway's TLS certificate."""
+    services: dict[Dns1123Label, MeshServiceConfig] = Field(default_factory=dict)
+    """Default {}. Routed services by name."""
+
+
+class NamespaceConfig(_Model):
+    """One application namespace and its resource quota."""
+
+    cpu_requests: Quantity
+    """Required. Quota on summed CPU requests (Kubernetes quantity, e.g. "64")."""
+    memory_requests: Quantity
+    """Required. Quota on summed memory requests (Kubernetes quantity, e.g. 256Gi)."""
+    cpu_limits: Quantity | None = None
+    """Default none (no quota). Quota on summed CPU limits (Kubernetes quantity)."""
+    memory_limits: Quantity | None = None
+    """Default none (no quota). Quota on summed memory limits (Kubernetes quantity)."""
+    pods: Annotated[int, Field(ge=1)]
+    """Required. Most pods in the namespace (count)."""
+
+
+class StackConfig(_Model):
+    """The whole stack config, parsed once by ``__main__.py``."""
+
+    project: str
+    """Required. Pulumi project name; the namespace of the config keys."""
+    stack: str
+    """Required. Pulumi stack name."""
+    region: str | None = None
+    """Default none (the provider's). AWS region, from aws:region."""
+    tags: dict[TagKey, TagValue] = Field(default_factory=dict)
+    """Default {}. AWS tags on every resource; a component's own tags win over these."""
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
+    """Default: all NetworkConfig defaults."""
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    """Default: all ClusterConfig defaults."""
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    """Default: all DatabaseConfig defaults."""
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+    """Default: all CacheConfig defaults."""
+    mesh: MeshConfig = Field(default_factory=MeshConfig)
+    """Default: all MeshConfig defaults."""
+    namespaces: dict[NamespaceName, NamespaceConfig] = Field(default_factory=dict)
+    """Default {}. Application namespaces by name."""
+
+    @property
+    def is_prod(self) -> bool:
+        return self.stack == "prod"
+
+    @property
+    def cluster_name(self) -> str:
+        return self.cluster.name or f"{self.project}-{self.stack}"
+
+
+_FIELD_BY_ALIAS = {str(field.alias): name for name, field in StackConfig.model_fields.items()}
+SECTIONS = tuple(
+    alias for alias, name in _FIELD_BY_ALIAS.items() if name not in {"project", "stack", "region"}
+)
+"""The ``<project>:<section>`` keys the program reads, in declaration order."""
+
+
+# --- stack-wide rules -------------------------------------------------------------------------
+
+_Rule = Callable[[StackConfig], Iterator[tuple[Loc, str]]]
+
+
+def _prod_cluster(config: StackConfig) -> Iterator[tuple[Loc, str]]:
+    if config.is_prod:
+        for index, cidr in enumerate(config.cluster.public_access_cidrs):
+            if ipaddress.IPv4Network(cidr).prefixlen == 0:
+                yield (
+                    ("cluster", "publicAccessCidrs", index),
+                    "prod refuses 0.0.0.0/0 (the whole internet); list the networks that need the API",
+                )
+
+
+def _prod_database(config: StackConfig) -> Iterator[tuple[Loc, str]]:
+    if config.is_prod:
+        if not config.database.deletion_protection:
+            yield ("database", "deletionProtection"), "prod requires deletion protection; set it to true"
+        if config.database.instances < 2:
+            yield (
+                ("database", "instances"),
+                f"prod needs at least 2 instances, got {config.database.instances}",
+            )
+
+
+def _prod_cache(config: StackConfig) -> Iterator[tuple[Loc, str]]:
+    if config.is_prod and config.cache.nodes < 2:
+        yield ("cache", "nodes"), f"prod needs at least 2 nodes, got {config.cache.nodes}"
+
+
+def _mesh_namespaces_declared(config: StackConfig) -> Iterator[tuple[Loc, str]]:
+    declared = list(config.namespaces)
+    for name, service in config.mesh.services.items():
+        if service.namespace not in config.namespaces:
+            hint = _did_you_mean(service.namespace, declared)
+            yield (
+                ("mesh", "services", name, "namespace"),
+                f"namespace {service.namespace!r} is not declared in {config.project}:namespaces"
+                + (f"; did you mean {hint!r}?" if hint else ""),
+            )
+
+
+_RULES: tuple[tuple[tuple[str, ...], _Rule], ...] = (
+    (("cluster",), _prod_cluster),
+    (("database",), _prod_database),
+    (("cache",), _prod_cache),
+    (("mesh", "namespaces"), _mesh_namespaces_declared),
+)
+"""Rules over whole sections, each with the sections it reads: it runs only if they all validated."""
+
+
+# --- translating pydantic's errors ------------------------------------------------------------
+
+_SCALAR_TYPES = {
+    "string_type": "a string",
+    "int_type": "an integer",
+    "float_type": "a number",
+    "bool_type": "true or false",
+}
+_CONTAINER_TYPES = {"dict_type": "a mapping", "model_type": "a mapping", "list_type": "a list"}
+_BOUNDS = {
+    "greater_than_equal": ("ge", "at least"),
+    "less_than_equal": ("le", "at most"),
+    "greater_than": ("gt", "greater than"),
+    "less_than": ("lt", "less than"),
+}
+
+
+def _kind(value: object) -> str:
+    """What YAML made of ``value``, in a few words."""
+    match value:
+        case None:
+            return "null"
+        case bool():
+            return "a boolean"
+        case int() | float():
+            return "a number"
+        case str():
+            return "a string"
+        case Mapping():
+            return "a mapping"
+        case list():
+            return "a list"
+    return type(value).__name__
+
+
+def _describe(value: object) -> str:
+    """``value`` as the user wrote it: scalars with their value, containers by kind."""
+    match value:
+        case bool():
+            return f"the boolean {str(value).lower()}"
+        case int() | float():
+            return f"the number {value}"
+        case str():
+            return f"the string {value!r}"
+    return _kind(value)
+
+
+def _number(bound: float) -> str:
+    # Bounds of float fields arrive as floats; "greater than 0" reads better than "0.0".
+    return f"{bound:g}" if isinstance(bound, float) else str(bound)
+
+
+def _normalised(word: str) -> str:
+    # Case, '-' and '_' slips ("NoSchedule", "min_size") should still find their match.
+    return word.lower().replace("-", "").replace("_", "")
+
+
+def _did_you_mean(word: object, choices: Sequence[str]) -> str | None:
+    if not isinstance(word, str):
+        return None
+    by_normal = {_normalised(choice): choice for choice in choices}
+    close = difflib.get_close_matches(_normalised(word), by_normal, n=1)
+    return by_normal[close[0]] if close else None
+
+
+def _unknown(noun: str, word: object, choices: Sequence[str], prefix: str = "") -> str:
+    hint = _did_you_mean(word, choices)
+    if hint is not None:
+        return f"unknown {noun}; did you mean '{prefix}{hint}'?"
+    if not choices:
+        return f"unknown {noun}"
+    return f"unknown {noun}; valid {noun}s: " + ", ".join(prefix + choice for choice in choices)
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip ``Annotated`` and ``| None`` to reach the type a value is validated as."""
+    while True:
+        if get_origin(annotation) is Annotated:
+            annotation = get_args(annotation)[0]
+        elif get_origin(annotation) in (Union, UnionType) and NoneType in get_args(annotation):
+            (annotation,) = (arg for arg in get_args(annotation) if arg is not NoneType)
+        else:
+            return annotation
+
+
+def _type_at(loc: Loc) -> Any:
+    """The declared type at ``loc`` (aliases, map keys and list indexes from StackConfig), if any."""
+    annotation: Any = StackConfig
+    for part in loc:
+        annotation = _unwrap(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            fields = {field.alias: field.annotation for field in annotation.model_fields.values()}
+            if part not in fields:
+                return None
+            annotation = fields[part]
+        elif get_origin(annotation) in (dict, list):
+            annotation = get_args(annotation)[-1]
+        else:
+            return None
+    return _unwrap(annotation)
+
+
+def _key_type_at(loc: Loc) -> Any:
+    """The declared key type of the map at ``loc``, if any."""
+    mapping = _type_at(loc)
+    return _unwrap(get_args(mapping)[0]) if get_origin(mapping) is dict else None
+
+
+def _choices(annotation: Any) -> list[str]:
+    """Spellings a value or key of ``annotation`` may take, for "did you mean"."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [str(field.alias) for field in annotation.model_fields.values()]
+    if get_origin(annotation) is Literal:
+        return [arg for arg in get_args(annotation) if isinstance(arg, str)]
+    return []
+
+
+def _message(error: ErrorDetails, loc: Loc, is_key: bool) -> str:
+    kind, value, ctx = error["type"], error["input"], error.get("ctx", {})
+    if kind == "extra_forbidden":
+        return _unknown("key", loc[-1], _choices(_type_at(loc[:-1])))
+    if kind == "literal_error" and is_key:
+        return _unknown("key", value, _choices(_key_type_at(loc[:-1])))
+    if kind == "literal_error":
+        hint = _did_you_mean(value, _choices(_type_at(loc)))
+        return f"must be one of {ctx['expected']}, got {_describe(value)}" + (
+            f"; did you mean {hint!r}?" if hint else ""
+        )
+    if kind == "missing":
+        return "is required"
+    if kind == "string_type" and isinstance(value, int | float):
+        return f"must be a string; quote it in the YAML (got {_describe(value)})"
+    if kind in _SCALAR_TYPES:
+        return f"must be {_SCALAR_TYPES[kind]}, got {_describe(value)}"
+    if kind in _CONTAINER_TYPES:
+        return f"must be {_CONTAINER_TYPES[kind]}, got {_kind(value)}"
+    if kind in _BOUNDS:
+        bound, words = _BOUNDS[kind]
+        return f"must be {words} {_number(ctx[bound])}, got {value}"
+    if kind == "multiple_of":
+        return f"must be a multiple of {_number(ctx['multiple_of'])}, got {value}"
+    if kind in ("string_too_short", "too_short") and ctx.get("min_length") == 1:
+        return "must not be empty"
+    if kind == "string_too_long":
+        return f"must be at most {ctx['max_length']} characters long, got {len(value)}"
+    if kind == "value_error":
+        return str(ctx["error"])
+    if kind == "cross_field":
+        return ctx["message"]
+    return error["msg"]
+
+
+def _issue(error: ErrorDetails, config_keys: Mapping[str, str]) -> ConfigIssue:
+    loc: Loc = tuple(error["loc"])
+    # Pydantic marks a bad map key with a trailing "[key]"; the path names the key itself.
+    is_key = bool(loc) and loc[-1] == "[key]"
+    if is_key:
+        loc = loc[:-1]
+    if error["type"] == "cross_field":
+        loc += (error["ctx"]["field"],)
+    message = _message(error, loc, is_key)
+    if is_key and not message.startswith("unknown key"):
+        message = f"invalid key: {message}"
+    return ConfigIssue(_path(loc, config_keys), message)
+
+
+def _path(loc: Loc, config_keys: Mapping[str, str]) -> str:
+    head, *rest = loc
+    return ".".join([config_keys[str(head)], *map(str, rest)])
+
+
+# --- entry points -----------------------------------------------------------------------------
+
+
+def decode_pulumi_config(raw: Mapping[str, str]) -> dict[str, Any]:
+    """Decode the JSON objects and arrays among Pulumi's config values; keep plain strings as they are.
+
+    Pulumi hands structured config values to the program as JSON strings.
+    """
+    decoded: dict[str, Any] = {}
+    for key, value in raw.items():
+        decoded[key] = value
+        if isinstance(value, str) and value.lstrip().startswith(("{", "[")):
+            # Anything that is not valid JSON is a plain string that happens to start with a bracket.
+            with contextlib.suppress(json.JSONDecodeError):
+                decoded[key] = json.loads(value)
+    return decoded
+
+
+def parse_stack_config(values: Mapping[str, Any], *, stack: str, project: str = "platform") -> StackConfig:
+    """values: full config keys ('platform:network', 'aws:region', ...) -> decoded Python values.
+
+    Keys of other namespaces (aws:, kubernetes:) are ignored. A missing (or null) section takes
+    its defaults. Raises ConfigError listing every problem.
+    """
+    config_keys = {"region": "aws:region"} | {section: f"{project}:{section}" for section in SECTIONS}
+    issues: list[ConfigIssue] = []
+    for key in values:
+        namespace, colon, section = key.partition(":")
+        if colon and namespace == project and section not in SECTIONS:
+            issues.append(ConfigIssue(key, _unknown("section", section, SECTIONS, prefix=f"{project}:")))
+
+    identity = {"project": project, "stack": stack}
+    parsed: dict[str, Any] = {}
+    failed: set[str] = set()
+    for alias, key in config_keys.items():
+        if values.get(key) is None:
+            continue
+        # One section at a time, so that a type error in one cannot hide what is wrong in another.
+        try:
+            partial = StackConfig.model_validate({**identity, alias: values[key]})
+        except ValidationError as err:
+            failed.add(alias)
+            issues.extend(_issue(error, config_keys) for error in err.errors())
+        else:
+            parsed[alias] = getattr(partial, _FIELD_BY_ALIAS[alias])
+
+    # Sections that failed stand in with their defaults so the other sections' rules can run.
+    config = StackConfig.model_validate({**identity, **parsed})
+    for sections, rule in _RULES:
+        if failed.isdisjoint(sections):
+            issues.extend(ConfigIssue(_path(loc, config_keys), message) for loc, message in rule(config))
+    if issues:
+        raise ConfigError(issues, stack=stack)
+    return config
+
+
+def load_stack_config() -> StackConfig:
+    """Parse the running program's whole config; a bad config ends the run with the report only.
+
+    Raises pulumi.RunError, which Pulumi prints without a traceback.
+    """
+    raw = {**pulumi.runtime.config.get_config_env(), **pulumi.runtime.config.CONFIG.get()}
+    try:
+        return parse_stack_config(
+            decode_pulumi_config(raw), stack=pulumi.get_stack(), project=pulumi.get_project()
+        )
+    except ConfigError as err:
+        raise pulumi.RunError(str(err)) from None

@@ -1,0 +1,33 @@
+"""Shared fixtures: each stack's plan, run once per session under the emulated AWS account."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from offline.runner import Plan, read_stack_file, run_program, stack_file
+
+
+@functools.cache
+def stack_plan(stack: str) -> Plan:
+    return run_program(read_stack_file(stack_file(stack)), stack)
+
+
+def raw_stack_config(stack: str) -> dict[str, str]:
+    """A stack's config as the engine passes it: a fresh copy to modify."""
+    return dict(read_stack_file(stack_file(stack)))
+
+
+@pytest.fixture(scope="session")
+def dev_plan() -> Plan:
+    return stack_plan("dev")
+
+
+@pytest.fixture(scope="session")
+def prod_plan() -> Plan:
+    return stack_plan("prod")

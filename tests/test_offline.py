@@ -1,0 +1,138 @@
+"""The offline preview as a newcomer runs it, and the emulated account's own validation."""
+
+from __future__ import annotations
+
+import json
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+import pytest
+from pulumi.runtime.sync_await import _sync_await
+
+from offline.emulator import EmulationError, emulated_types
+from offline.runner import PROJECT_DIR, main_program, mocked_stack, run_under_mocks
+from tests.conftest import raw_stack_config
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def offline(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "offline", *args], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=300
+    )
+
+
+def write_stack(tmp_path: Path, stack: str, config_yaml: str) -> Path:
+    path = tmp_path / f"Pulumi.{stack}.yaml"
+    path.write_text(config_yaml)
+    return path
+
+
+@pytest.mark.parametrize(("stack", "subnets", "nats"), [("prod", 9, 3), ("dev", 6, 1)])
+def test_preview_json_lists_the_network(stack, subnets, nats):
+    result = offline("preview", "--stack", stack, "--json")
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert plan["stack"] == stack
+    types = [r["type"] for r in plan["resources"]]
+    assert types.count("aws:ec2/vpc:Vpc") == 1
+    assert types.count("aws:ec2/subnet:Subnet") == subnets
+    assert types.count("aws:ec2/natGateway:NatGateway") == nats
+    vpc = next(r for r in plan["resources"] if r["type"] == "aws:ec2/vpc:Vpc")
+    assert set(vpc) == {"urn", "type", "name", "parent", "inputs"}
+    assert vpc["inputs"]["enableDnsHostnames"] is True  # camelCase, resolved
+    assert vpc["parent"].endswith("::platform-network")
+    assert plan["outputs"]["vpcId"].startswith("vpc-")
+
+
+def test_preview_prints_a_tree_counts_and_outputs():
+    result = offline("preview", "--stack", "dev")
+    assert result.returncode == 0, result.stderr
+    for expected in (
+        "stack dev",
+        "platform:index:Network",
+        "resources by type",
+        "aws:ec2/subnet:Subnet",
+        "vpcId",
+    ):
+        assert expected in result.stdout
+
+
+BAD_CONFIGS = {
+    "cidr /33": ("platform:network: {cidr: 10.0.0.0/33}", "platform:network.cidr"),
+    "misspelt section": ("platform:netwrok: {cidr: 10.0.0.0/16}", "platform:netwrok"),
+    "min above max": (
+        "platform:cluster:\n    nodeGroups:\n      general:"
+        " {instanceTypes: [m5.large], minSize: 30, maxSize: 20, desiredSize: 25}",
+        "platform:cluster.nodeGroups.general.minSize",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_CONFIGS)
+def test_bad_config_exits_2_naming_the_key_path(tmp_path, case):
+    snippet, path = BAD_CONFIGS[case]
+    result = offline("preview", "--config-file", str(write_stack(tmp_path, "dev", f"config:\n  {snippet}\n")))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert path in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_exactly_one_source_is_required():
+    assert offline("preview").returncode == 2
+    assert offline("preview", "--stack", "nosuchstack").returncode == 1
+
+
+def test_under_pulumi_bad_config_is_one_run_error_and_nothing_is_registered():
+    raw = raw_stack_config("dev") | {"platform:network": json.dumps({"cidr": "10.0.0.0/33"})}
+    with mocked_stack(raw, "dev") as monitor:
+        with pytest.raises(pulumi.RunError, match=r"platform:network\.cidr"):
+            runpy.run_path(str(PROJECT_DIR / "__main__.py"), run_name="__main__")
+        assert monitor.recorded == []
+
+
+def _vpc_with_subnets(*cidrs: str) -> None:
+    vpc = aws.ec2.Vpc("vpc", cidr_block="10.0.0.0/16")
+    for i, cidr in enumerate(cidrs):
+        aws.ec2.Subnet(f"subnet-{i}", vpc_id=vpc.id, cidr_block=cidr, availability_zone="us-east-1a")
+
+
+@pytest.mark.parametrize(
+    ("cidrs", "code"),
+    [(("10.1.0.0/24",), "InvalidSubnet.Range"), (("10.0.0.0/24", "10.0.0.128/25"), "InvalidSubnet.Conflict")],
+)
+def test_the_emulated_account_refuses_what_aws_would(cidrs, code):
+    with pytest.raises(EmulationError, match=code) as refused:
+        run_under_mocks(lambda: _vpc_with_subnets(*cidrs), {}, "dev")
+    assert "aws:ec2/subnet:Subnet" in str(refused.value)
+
+
+def test_emulated_ids_are_the_accounts_own():
+    resources, _ = run_under_mocks(lambda: _vpc_with_subnets("10.0.1.0/24"), {}, "dev")
+    vpc, subnet = (
+        next(r for r in resources if r.type == t) for t in ("aws:ec2/vpc:Vpc", "aws:ec2/subnet:Subnet")
+    )
+    assert subnet.inputs["vpcId"] == vpc.state["id"]
+    assert subnet.state["arn"] == f"arn:aws:ec2:us-east-1:123456789012:subnet/{subnet.state['id']}"
+
+
+def test_every_resource_type_of_the_network_is_emulated(prod_plan):
+    network_types = {r.type for r in prod_plan.resources if r.custom}
+    assert network_types <= set(emulated_types())
+
+
+def test_program_under_echo_mocks_registers_the_same_resources(prod_plan):
+    resources, _ = run_under_mocks(main_program, raw_stack_config("prod"), "prod", emulate=False)
+    assert [r.urn for r in resources] == [r.urn for r in prod_plan.resources]
+
+
+def test_stack_outputs_resolve():
+    with mocked_stack({}, "dev") as monitor:
+        _sync_await(
+            pulumi.runtime.stack.run_in_stack(lambda: pulumi.export("answer", pulumi.Output.secret("x")))
+        )
+    assert repr(monitor.stack_outputs["answer"]) == "[secret]"
