@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 
 from components.config import ConfigError
-from offline.emulator import EmulationError
+from offline.emulation import EmulationError
 from offline.render import plan_report
 from offline.runner import Plan, read_stack_file, run_program, stack_file, stack_name_of
 

@@ -26,7 +26,7 @@ from pulumi.runtime import stack as pulumi_stack
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from components.config import StackConfig, decode_pulumi_config, parse_stack_config
-from offline.emulator import DEFAULT_REGION, EmulationError, emulated_account, whole_numbers
+from offline.emulation import DEFAULT_REGION, EmulationError, emulated_account, whole_numbers
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT = "platform"

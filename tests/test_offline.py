@@ -13,7 +13,7 @@ import pulumi_aws as aws
 import pytest
 from pulumi.runtime.sync_await import _sync_await
 
-from offline.emulator import EmulationError, emulated_types
+from offline.emulation import EmulationError, emulated_types
 from offline.runner import PROJECT_DIR, main_program, mocked_stack, run_under_mocks
 from tests.conftest import raw_stack_config
 

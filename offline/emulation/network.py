@@ -1,161 +1,21 @@
-"""Pulumi mocks backed by an emulated AWS account (moto).
-
-``AwsEmulator.new_resource`` creates each resource of an emulated type in moto's
-account, so IDs and ARNs are the account's own and the account's own validation
-(a subnet outside its VPC, two overlapping subnets, a route to a gateway that does
-not exist) fails the run. Types without an emulation get realistic synthetic IDs
-and ARNs, derived from the logical name so that they are stable run to run.
-
-To emulate another type, write a handler ``(emulator, args) -> (id, outputs)`` and
-register it with ``@handles("<type token>")``; ``outputs`` are merged over the inputs
-to give the resource's state, camelCase as the engine would see it.
-"""
+"""Emulated VPC, IAM and CloudWatch Logs resources, each created in the moto account (see ``core``)."""
 
 from __future__ import annotations
 
-import hashlib
-import os
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
-import boto3
 import pulumi
-from botocore.exceptions import ClientError, ParamValidationError
 
-ACCOUNT_ID = "123456789012"
-"""moto's default account: every emulated ARN carries it."""
-
-DEFAULT_REGION = "us-east-1"
-
-Outputs = dict[str, Any]
-Handler = Callable[["AwsEmulator", pulumi.runtime.MockResourceArgs], tuple[str, Outputs]]
-CallHandler = Callable[["AwsEmulator", pulumi.runtime.MockCallArgs], Outputs]
-
-_HANDLERS: dict[str, Handler] = {}
-_CALLS: dict[str, CallHandler] = {}
-
-
-class EmulationError(Exception):
-    """The emulated account refused a resource, as the real one would have."""
-
-
-def handles(token: str) -> Callable[[Handler], Handler]:
-    def register(fn: Handler) -> Handler:
-        _HANDLERS[token] = fn
-        return fn
-
-    return register
-
-
-def answers(token: str) -> Callable[[CallHandler], CallHandler]:
-    def register(fn: CallHandler) -> CallHandler:
-        _CALLS[token] = fn
-        return fn
-
-    return register
-
-
-def emulated_types() -> list[str]:
-    """The resource types that are created in the emulated account."""
-    return sorted(_HANDLERS)
-
-
-def short_hash(*parts: str, length: int = 8) -> str:
-    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:length]
-
-
-def physical_name(logical: str, max_length: int = 255) -> str:
-    """Pulumi's auto-naming: the logical name plus a random 7-character suffix (here a stable one)."""
-    return f"{logical[: max_length - 8]}-{short_hash(logical, length=7)}"
-
-
-_SYNTHETIC_PREFIX = {
-    "aws:ec2/securityGroup:SecurityGroup": "sg-",
-    "aws:ec2/launchTemplate:LaunchTemplate": "lt-",
-    "aws:kms/key:Key": "",
-}
-
-
-class AwsEmulator(pulumi.runtime.Mocks):
-    """Mocks whose resources live in a moto account. Use inside :func:`emulated_account`."""
-
-    def __init__(self, region: str = DEFAULT_REGION) -> None:
-        self.region = region
-        self._clients: dict[str, Any] = {}
-        # The mock monitor registers resources from a thread pool; moto's backends are not thread-safe.
-        self._lock = threading.Lock()
-
-    def client(self, service: str) -> Any:
-        if service not in self._clients:
-            self._clients[service] = boto3.client(service, region_name=self.region)
-        return self._clients[service]
-
-    def arn(self, service: str, resource: str, *, region: bool = True) -> str:
-        return f"arn:aws:{service}:{self.region if region else ''}:{ACCOUNT_ID}:{resource}"
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
-        if not args.custom:
-            return None, {}
-        handler = _HANDLERS.get(args.typ, _synthetic)
-        args.inputs = whole_numbers(args.inputs)
-        with self._lock:
-            try:
-                resource_id, outputs = handler(self, args)
-            except (ClientError, ParamValidationError) as err:
-                raise EmulationError(
-                    f"the emulated AWS account refused {args.typ} '{args.name}': {_aws_message(err)}"
-                ) from None
-        return resource_id, {**args.inputs, **outputs, "id": resource_id}
-
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
-        handler = _CALLS.get(args.token)
-        if handler is None:
-            raise EmulationError(f"no emulation for the invoke {args.token}; add one in offline/emulator.py")
-        with self._lock:
-            return handler(self, args)
-
-
-def whole_numbers(value: Any) -> Any:
-    """Protobuf carries every number as a float; give back the ints the program wrote (7.0 -> 7)."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: whole_numbers(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [whole_numbers(v) for v in value]
-    return value
-
-
-def _aws_message(err: Exception) -> str:
-    if isinstance(err, ClientError):
-        error = err.response.get("Error", {})
-        return f"{error.get('Code', 'Error')}: {error.get('Message', err)}"
-    return str(err)
-
-
-def _synthetic(emulator: AwsEmulator, args: pulumi.runtime.MockResourceArgs) -> tuple[str, Outputs]:
-    """A resource type moto does not cover: an ID and ARN shaped like AWS's, stable per logical name."""
-    package, module_and_type = args.typ.split(":", 1)[0], args.typ.split(":", 1)[1]
-    module = module_and_type.split("/")[0].split(":")[0]
-    digest = short_hash(args.typ, args.name, length=17)
-    if package != "aws":
-        return f"{args.name}-{digest[:8]}", {}
-    resource_id = _SYNTHETIC_PREFIX.get(args.typ, f"{args.name}-")
-    resource_id += digest
-    outputs: Outputs = {"arn": emulator.arn(module, f"{args.typ.rsplit(':', 1)[1].lower()}/{resource_id}")}
-    if "name" not in args.inputs and "namePrefix" not in args.inputs:
-        outputs["name"] = physical_name(args.name)
-    return resource_id, outputs
-
-
-def _tag_specs(resource_type: str, inputs: dict) -> list[dict]:
-    tags = inputs.get("tags") or {}
-    if not tags:
-        return []
-    return [{"ResourceType": resource_type, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}]
-
+from offline.emulation.core import (
+    ACCOUNT_ID,
+    AwsEmulator,
+    EmulationError,
+    Outputs,
+    ec2_tag_specs,
+    handles,
+    physical_name,
+    short_hash,
+)
 
 # --- EC2 and VPC -----------------------------------------------------------------------------------
 
@@ -163,7 +23,7 @@ def _tag_specs(resource_type: str, inputs: dict) -> list[dict]:
 @handles("aws:ec2/vpc:Vpc")
 def _vpc(e: AwsEmulator, a: pulumi.runtime.MockResourceArgs) -> tuple[str, Outputs]:
     ec2 = e.client("ec2")
-    vpc = ec2.create_vpc(CidrBlock=a.inputs["cidrBlock"], TagSpecifications=_tag_specs("vpc", a.inputs))[
+    vpc = ec2.create_vpc(CidrBlock=a.inputs["cidrBlock"], TagSpecifications=ec2_tag_specs("vpc", a.inputs))[
         "Vpc"
     ]
     vpc_id = vpc["VpcId"]
@@ -195,7 +55,7 @@ def _subnet(e: AwsEmulator, a: pulumi.runtime.MockResourceArgs) -> tuple[str, Ou
         VpcId=a.inputs["vpcId"],
         CidrBlock=a.inputs["cidrBlock"],
         AvailabilityZone=a.inputs["availabilityZone"],
-        TagSpecifications=_tag_specs("subnet", a.inputs),
+        TagSpecifications=ec2_tag_specs("subnet", a.inputs),
     )["Subnet"]
     return subnet["SubnetId"], {
         "arn": subnet.get("SubnetArn") or e.arn("ec2", f"subnet/{subnet['SubnetId']}"),
@@ -207,7 +67,7 @@ def _subnet(e: AwsEmulator, a: pulumi.runtime.MockResourceArgs) -> tuple[str, Ou
 @handles("aws:ec2/internetGateway:InternetGateway")
 def _internet_gateway(e: AwsEmulator, a: pulumi.runtime.MockResourceArgs) -> tuple[str, Outputs]:
     ec2 = e.client("ec2")
-    igw_id = ec2.create_internet_gateway(TagSpecifications=_tag_specs("internet-gateway", a.inputs))[
+    igw_id = ec2.create_internet_gateway(TagSpecifications=ec2_tag_specs("internet-gateway", a.inputs))[
         "InternetGateway"
     ]["InternetGatewayId"]
     if a.inputs.get("vpcId"):
@@ -218,7 +78,7 @@ def _internet_gateway(e: AwsEmulator, a: pulumi.runtime.MockResourceArgs) -> tup
 @handles("aws:ec2/eip:Eip")
 def _eip(e: AwsEmulator, a: pulumi.runtime.MockResourceArgs) -> tuple[str, Outputs]:
     address = e.client("ec2").allocate_address(
-        Domain="vpc", TagSpecifications=_tag_specs("elastic-ip", a.inputs)
+        Domain="vpc", TagSpecifications=ec2_tag_specs("elastic-ip", a.inputs)
     )
     allocation_id = address["AllocationId"]
     return allocation_id, {
@@ -237,9 +97,9 @@ def _nat_gateway(e: AwsEmulator, a: pulumi.runtime.MockResourceArgs) -> tuple[st
     }
     if a.inputs.get("allocationId"):
         request["AllocationId"] = a.inputs["allocationId"]
-    nat = e.client("ec2").create_nat_gateway(**request, TagSpecifications=_tag_specs("natgateway", a.inputs))[
-        "NatGateway"
-    ]
+    nat = e.client("ec2").create_nat_gateway(
+        **request, TagSpecifications=ec2_tag_specs("natgateway", a.inputs)
+    )["NatGateway"]
     addresses = nat.get("NatGatewayAddresses") or [{}]
     return nat["NatGatewayId"], {
         "publicIp": addresses[0].get("PublicIp"),
@@ -251,7 +111,7 @@ def _nat_gateway(e: AwsEmulator, a: pulumi.runtime.MockResourceArgs) -> tuple[st
 @handles("aws:ec2/routeTable:RouteTable")
 def _route_table(e: AwsEmulator, a: pulumi.runtime.MockResourceArgs) -> tuple[str, Outputs]:
     rtb = e.client("ec2").create_route_table(
-        VpcId=a.inputs["vpcId"], TagSpecifications=_tag_specs("route-table", a.inputs)
+        VpcId=a.inputs["vpcId"], TagSpecifications=ec2_tag_specs("route-table", a.inputs)
     )["RouteTable"]
     for route in a.inputs.get("routes") or []:
         _create_route(e, rtb["RouteTableId"], route)
@@ -322,7 +182,7 @@ def _security_group(e: AwsEmulator, a: pulumi.runtime.MockResourceArgs) -> tuple
     if a.inputs.get("vpcId"):
         request["VpcId"] = a.inputs["vpcId"]
     group_id = e.client("ec2").create_security_group(
-        **request, TagSpecifications=_tag_specs("security-group", a.inputs)
+        **request, TagSpecifications=ec2_tag_specs("security-group", a.inputs)
     )["GroupId"]
     return group_id, {"arn": e.arn("ec2", f"security-group/{group_id}"), "name": name, "ownerId": ACCOUNT_ID}
 
@@ -437,81 +297,3 @@ def _elasticache_subnet_group(e: AwsEmulator, a: pulumi.runtime.MockResourceArgs
         SubnetIds=a.inputs["subnetIds"],
     )["CacheSubnetGroup"]
     return name, {"name": name, "arn": group.get("ARN") or e.arn("elasticache", f"subnetgroup:{name}")}
-
-
-# --- invokes ------------------------------------------------------------------------------------------
-
-
-@answers("aws:index/getAvailabilityZones:getAvailabilityZones")
-def _availability_zones(e: AwsEmulator, _: pulumi.runtime.MockCallArgs) -> Outputs:
-    zones = e.client("ec2").describe_availability_zones(Filters=[{"Name": "state", "Values": ["available"]}])[
-        "AvailabilityZones"
-    ]
-    zones.sort(key=lambda zone: zone["ZoneName"])
-    return {
-        "id": e.region,
-        "names": [zone["ZoneName"] for zone in zones],
-        "zoneIds": [zone["ZoneId"] for zone in zones],
-        "groupNames": [zone.get("GroupName", e.region) for zone in zones],
-        "state": "available",
-    }
-
-
-@answers("aws:index/getRegion:getRegion")
-def _region(e: AwsEmulator, _: pulumi.runtime.MockCallArgs) -> Outputs:
-    return {"id": e.region, "name": e.region, "region": e.region, "endpoint": f"ec2.{e.region}.amazonaws.com"}
-
-
-@answers("aws:index/getCallerIdentity:getCallerIdentity")
-def _caller_identity(e: AwsEmulator, _: pulumi.runtime.MockCallArgs) -> Outputs:
-    identity = e.client("sts").get_caller_identity()
-    return {
-        "id": identity["Account"],
-        "accountId": identity["Account"],
-        "arn": identity["Arn"],
-        "userId": identity["UserId"],
-    }
-
-
-@answers("aws:index/getPartition:getPartition")
-def _partition(e: AwsEmulator, _: pulumi.runtime.MockCallArgs) -> Outputs:
-    return {
-        "id": "aws",
-        "partition": "aws",
-        "dnsSuffix": "amazonaws.com",
-        "reverseDnsPrefix": "com.amazonaws",
-    }
-
-
-# --- the account itself -------------------------------------------------------------------------------
-
-_ACCOUNT_ENVIRONMENT = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_SECURITY_TOKEN": "testing",
-    # The program looks up no AMIs; loading moto's thousand would be a fifth of every run.
-    "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
-}
-
-
-@contextmanager
-def emulated_account(region: str = DEFAULT_REGION, seed: int = 0) -> Iterator[AwsEmulator]:
-    """A fresh, empty moto account for one run; real credentials are hidden for its duration."""
-    from moto import mock_aws
-    from moto.moto_api._internal import mock_random
-
-    saved = {key: os.environ.get(key) for key in (*_ACCOUNT_ENVIRONMENT, "AWS_DEFAULT_REGION", "AWS_PROFILE")}
-    os.environ.update(_ACCOUNT_ENVIRONMENT, AWS_DEFAULT_REGION=region)
-    os.environ.pop("AWS_PROFILE", None)
-    try:
-        with mock_aws():
-            # Seeded so that the emulated IDs are the same from one run to the next.
-            mock_random.seed(seed)
-            yield AwsEmulator(region)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value

@@ -1,0 +1,28 @@
+"""The emulated AWS account: Pulumi mocks whose resources live in moto.
+
+``core`` holds the mocks and the registry; each other module registers the handlers of one
+area when imported, so importing this package gives the full emulation.
+"""
+
+from offline.emulation import invokes, network
+from offline.emulation.core import (
+    ACCOUNT_ID,
+    DEFAULT_REGION,
+    AwsEmulator,
+    EmulationError,
+    emulated_account,
+    emulated_types,
+    whole_numbers,
+)
+
+__all__ = [
+    "ACCOUNT_ID",
+    "DEFAULT_REGION",
+    "AwsEmulator",
+    "EmulationError",
+    "emulated_account",
+    "emulated_types",
+    "invokes",
+    "network",
+    "whole_numbers",
+]
