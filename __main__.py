@@ -7,10 +7,9 @@ from components.platform import Platform
 
 config = load_stack_config()
 platform = Platform(config.project, config)
-network = platform.network
+network, cluster = platform.network, platform.cluster
 
 pulumi.export("region", config.region)
-pulumi.export("clusterName", config.cluster_name)
 pulumi.export("vpcId", network.vpc_id)
 pulumi.export("vpcCidr", network.vpc_cidr)
 pulumi.export("availabilityZones", network.availability_zones)
@@ -20,3 +19,11 @@ pulumi.export("databaseSubnetIds", network.database_subnet_ids)
 pulumi.export("natGatewayIds", network.nat_gateway_ids)
 pulumi.export("dbSubnetGroupName", network.db_subnet_group_name)
 pulumi.export("cacheSubnetGroupName", network.cache_subnet_group_name)
+pulumi.export("clusterName", cluster.cluster_name)
+pulumi.export("clusterEndpoint", cluster.endpoint)
+pulumi.export("clusterCertificateAuthorityData", cluster.certificate_authority_data)
+pulumi.export("oidcIssuerUrl", cluster.oidc_issuer_url)
+pulumi.export("oidcProviderArn", cluster.oidc_provider_arn)
+pulumi.export("nodeSecurityGroupId", cluster.node_security_group_id)
+pulumi.export("nodeGroupNames", {key: group.node_group_name for key, group in cluster.node_groups.items()})
+pulumi.export("kubeconfig", cluster.kubeconfig)

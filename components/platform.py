@@ -4,18 +4,35 @@ from __future__ import annotations
 
 import pulumi
 
-from components.config import StackConfig
+from components.cluster import Cluster, ClusterArgs, NodeGroupSpec, Taint
+from components.config import NodeGroupConfig, StackConfig
 from components.network import Network, NetworkArgs
 from components.tags import stack_tags
+
+
+def node_group_spec(config: NodeGroupConfig) -> NodeGroupSpec:
+    return NodeGroupSpec(
+        instance_types=tuple(config.instance_types),
+        min_size=config.min_size,
+        max_size=config.max_size,
+        desired_size=config.desired_size,
+        capacity_type=config.capacity_type,
+        disk_size_gib=config.disk_size_gib,
+        max_unavailable_percentage=config.max_unavailable_percentage,
+        labels=dict(config.labels),
+        taints=tuple(Taint(t.key, t.value, t.effect) for t in config.taints),
+    )
 
 
 class Platform(pulumi.ComponentResource):
     """Every component of the stack, wired together from the typed stack config.
 
-    Components never read ``pulumi.Config``: this is where config becomes their Args.
+    Components never read ``pulumi.Config``: this is where config becomes their Args, and where
+    one component's outputs (subnets, the node security group) become another's inputs.
     """
 
     network: Network
+    cluster: Cluster
 
     def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("platform:index:Platform", name, None, opts)
@@ -35,4 +52,23 @@ class Platform(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        self.register_outputs({"vpcId": self.network.vpc_id})
+        cluster = config.cluster
+        self.cluster = Cluster(
+            f"{name}-cluster",
+            ClusterArgs(
+                cluster_name=config.cluster_name,
+                vpc_id=self.network.vpc_id,
+                private_subnet_ids=self.network.private_subnet_ids,
+                node_groups={key: node_group_spec(group) for key, group in cluster.node_groups.items()},
+                version=cluster.version,
+                endpoint_public_access=cluster.endpoint_public_access,
+                public_access_cidrs=tuple(cluster.public_access_cidrs),
+                admin_role_arns=tuple(cluster.admin_role_arns),
+                addon_versions=dict(cluster.addon_versions),
+                log_retention_days=cluster.log_retention_days,
+                protect=config.is_prod,
+                tags=tags,
+            ),
+            opts=child,
+        )
+        self.register_outputs({"vpcId": self.network.vpc_id, "clusterName": self.cluster.cluster_name})

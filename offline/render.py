@@ -6,6 +6,7 @@ from collections import Counter
 from typing import Any
 
 from rich.console import Group
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
@@ -27,7 +28,9 @@ _HEADLINE_INPUTS = (
 
 def _label(resource: RecordedResource) -> str:
     details = [
-        f"{key}={redacted(resource.inputs[key])}" for key in _HEADLINE_INPUTS if key in resource.inputs
+        escape(f"{key}={redacted(resource.inputs[key])}")
+        for key in _HEADLINE_INPUTS
+        if key in resource.inputs
     ]
     suffix = f" [dim]{' '.join(details)}[/dim]" if details else ""
     style = "bold" if not resource.custom else ""
@@ -59,11 +62,18 @@ def type_counts(plan: Plan) -> Table:
     return table
 
 
+_LONGEST_VALUE = 72
+
+
 def _show(value: Any) -> str:
+    """An output as one readable cell: lists and maps one item a line, long blobs (CA data) cut short."""
     value = redacted(value)
+    if isinstance(value, dict):
+        return "\n".join(f"{key}: {_show(item)}" for key, item in value.items())
     if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    return "" if value is None else str(value)
+        return "\n".join(_show(item) for item in value)
+    text = "" if value is None else str(value)
+    return text if len(text) <= _LONGEST_VALUE else f"{text[: _LONGEST_VALUE - 1]}…"
 
 
 def outputs_table(plan: Plan) -> Table:
@@ -71,7 +81,7 @@ def outputs_table(plan: Plan) -> Table:
     table.add_column("output")
     table.add_column("value", overflow="fold")
     for key, value in sorted(plan.outputs.items()):
-        table.add_row(key, _show(value))
+        table.add_row(key, escape(_show(value)))
     return table
 
 

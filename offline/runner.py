@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pulumi
 import yaml
@@ -102,6 +102,14 @@ class Plan:
     def children(self, urn: str) -> list[RecordedResource]:
         return [r for r in self.resources if r.parent == urn]
 
+    def component(self, type_token: str, name: str | None = None) -> Plan:
+        """The part of the plan under one component (``platform:index:Network``): it and its descendants."""
+        root = self.one(type_token, name)
+        inside = {root.urn}
+        while added := {r.urn for r in self.resources if r.parent in inside} - inside:
+            inside |= added
+        return Plan(self.stack, self.config, [r for r in self.resources if r.urn in inside], self.outputs)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "stack": self.stack,
@@ -164,8 +172,20 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 class EchoMocks(pulumi.runtime.Mocks):
     """The plainest mocks: every resource echoes its inputs. The benchmarks' baseline."""
 
+    # The few computed outputs the program reads back; echoing inputs cannot supply them.
+    _COMPUTED: ClassVar[dict[str, dict[str, Any]]] = {
+        "aws:eks/cluster:Cluster": {
+            "certificateAuthority": {"data": "Y2E="},
+            "identities": [{"oidcs": [{"issuer": "https://oidc.eks.us-east-1.amazonaws.com/id/ECHO"}]}],
+            "vpcConfig": {"clusterSecurityGroupId": "sg-echo"},
+            "endpoint": "https://echo.eks.amazonaws.com",
+        },
+        "aws:eks/nodeGroup:NodeGroup": {"resources": [{"autoscalingGroups": [{"name": "eks-echo"}]}]},
+    }
+
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
-        return (f"{args.name}-id" if args.custom else None), dict(args.inputs)
+        computed = self._COMPUTED.get(args.typ, {})
+        return (f"{args.name}-id" if args.custom else None), {**args.inputs, **computed}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
         return {

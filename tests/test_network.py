@@ -9,13 +9,29 @@ from itertools import combinations
 import pytest
 
 from offline.runner import Plan, RecordedResource, run_program
-from tests.conftest import raw_stack_config, stack_plan
+from tests.conftest import raw_stack_config
+from tests.conftest import stack_plan as whole_stack_plan
 
 SUBNET = "aws:ec2/subnet:Subnet"
 NAT = "aws:ec2/natGateway:NatGateway"
 ROUTE = "aws:ec2/route:Route"
 ROUTE_TABLE = "aws:ec2/routeTable:RouteTable"
 ASSOCIATION = "aws:ec2/routeTableAssociation:RouteTableAssociation"
+
+
+def stack_plan(stack: str) -> Plan:
+    """The Network component's part of a stack's plan."""
+    return whole_stack_plan(stack).component("platform:index:Network")
+
+
+@pytest.fixture(scope="module")
+def dev_plan() -> Plan:
+    return stack_plan("dev")
+
+
+@pytest.fixture(scope="module")
+def prod_plan() -> Plan:
+    return stack_plan("prod")
 
 
 def subnets(plan: Plan, tier: str) -> list[RecordedResource]:
@@ -189,7 +205,7 @@ def test_adding_an_az_renames_and_moves_nothing(prod_plan):
     raw = raw_stack_config("prod")
     network = json.loads(raw["platform:network"])
     raw["platform:network"] = json.dumps({**network, "azCount": 4})
-    grown = run_program(raw, "prod")
+    grown = run_program(raw, "prod").component("platform:index:Network")
     before = {r.urn: r for r in prod_plan.resources}
     after = {r.urn: r for r in grown.resources}
     assert set(before) < set(after)

@@ -4,7 +4,7 @@
 area when imported, so importing this package gives the full emulation.
 """
 
-from offline.emulation import invokes, network
+from offline.emulation import compute, invokes, network
 from offline.emulation.core import (
     ACCOUNT_ID,
     DEFAULT_REGION,
@@ -20,6 +20,7 @@ __all__ = [
     "DEFAULT_REGION",
     "AwsEmulator",
     "EmulationError",
+    "compute",
     "emulated_account",
     "emulated_types",
     "invokes",

@@ -181,9 +181,16 @@ def _security_group(e: AwsEmulator, a: pulumi.runtime.MockResourceArgs) -> tuple
     request = {"GroupName": name, "Description": a.inputs.get("description", "Managed by Pulumi")}
     if a.inputs.get("vpcId"):
         request["VpcId"] = a.inputs["vpcId"]
-    group_id = e.client("ec2").create_security_group(
+    ec2 = e.client("ec2")
+    group_id = ec2.create_security_group(
         **request, TagSpecifications=ec2_tag_specs("security-group", a.inputs)
     )["GroupId"]
+    # As the provider does: AWS' default allow-all egress goes, so only declared rules remain.
+    default_egress = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0][
+        "IpPermissionsEgress"
+    ]
+    if default_egress:
+        ec2.revoke_security_group_egress(GroupId=group_id, IpPermissions=default_egress)
     return group_id, {"arn": e.arn("ec2", f"security-group/{group_id}"), "name": name, "ownerId": ACCOUNT_ID}
 
 

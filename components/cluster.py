@@ -1,0 +1,585 @@
+"""The EKS cluster, its managed node groups and the Kubernetes provider the rest of the stack uses."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from components.tags import Tags
+
+CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+"""Every control-plane log EKS can ship; all of them, since an incident needs the one left out."""
+
+NODE_ADDONS = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
+"""Managed add-ons that run on every node (daemon sets): installed before the nodes join."""
+POD_ADDONS = ("coredns", "aws-ebs-csi-driver")
+"""Managed add-ons that run as deployments: installed once nodes exist to schedule them."""
+ADDONS = NODE_ADDONS + POD_ADDONS
+
+NODE_POLICIES = (
+    "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
+    "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
+    "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
+)
+"""Exactly what a node needs: join the cluster, run the VPC CNI, pull images. Nothing wider."""
+CLUSTER_POLICIES = ("arn:aws:iam::aws:policy/AmazonEKSClusterPolicy",)
+EBS_CSI_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
+CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+
+TaintEffect = Literal["NO_SCHEDULE", "PREFER_NO_SCHEDULE", "NO_EXECUTE"]
+_KUBERNETES_EFFECT: dict[str, str] = {
+    "NO_SCHEDULE": "NoSchedule",
+    "PREFER_NO_SCHEDULE": "PreferNoSchedule",
+    "NO_EXECUTE": "NoExecute",
+}
+
+
+@dataclass(frozen=True)
+class Taint:
+    key: str
+    value: str
+    effect: TaintEffect
+
+
+@dataclass(frozen=True)
+class NodeGroupSpec:
+    """What one managed node group looks like; the config's ``platform:cluster.nodeGroups.<name>``."""
+
+    instance_types: Sequence[str]
+    """EC2 instance types, preferred first. Required."""
+    min_size: int
+    """Fewest nodes. Required."""
+    max_size: int
+    """Most nodes. Required."""
+    desired_size: int
+    """Nodes at creation; afterwards the cluster autoscaler owns it. Required."""
+    capacity_type: Literal["ON_DEMAND", "SPOT"] = "ON_DEMAND"
+    """ON_DEMAND or SPOT. Default ON_DEMAND."""
+    disk_size_gib: int = 100
+    """Encrypted gp3 root volume per node (GiB). Default 100."""
+    max_unavailable_percentage: int = 33
+    """Share of nodes a rolling update may take down at once (percent). Default 33."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """Kubernetes labels on every node. Default none."""
+    taints: Sequence[Taint] = ()
+    """Kubernetes taints on every node. Default none."""
+
+
+@dataclass(frozen=True)
+class NodeGroupArgs:
+    """Inputs of :class:`NodeGroup`."""
+
+    cluster_name: pulumi.Input[str]
+    """The EKS cluster to join. Required."""
+    node_role_arn: pulumi.Input[str]
+    """IAM role of the nodes. Required."""
+    subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    """Private subnets to place nodes in, one or more per AZ. Required."""
+    security_group_ids: Sequence[pulumi.Input[str]]
+    """Security groups of every node (the node SG and the cluster SG). Required."""
+    spec: NodeGroupSpec
+    """Sizes, types, labels and taints. Required."""
+    tags: Tags = field(default_factory=Tags)
+    """Tags of the group, its launch template and its instances and volumes. Default none."""
+
+
+@dataclass(frozen=True)
+class ClusterArgs:
+    """Inputs of :class:`Cluster`. Defaults are production's."""
+
+    cluster_name: str
+    """EKS cluster name; the Network's subnet tags name it too. Required."""
+    vpc_id: pulumi.Input[str]
+    """VPC of the cluster. Required."""
+    private_subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    """Subnets for the control plane's ENIs and the nodes. Required."""
+    node_groups: Mapping[str, NodeGroupSpec]
+    """Managed node groups by name; the name is the group's stable identity. Required."""
+    version: str = "1.34"
+    """Kubernetes minor version. Default "1.34" (under EKS standard support)."""
+    endpoint_public_access: bool = False
+    """Whether the API is reachable from the internet (the private endpoint is always on). Default false."""
+    public_access_cidrs: Sequence[str] = ()
+    """CIDRs allowed to the public endpoint; required when it is on. Default none."""
+    admin_role_arns: Sequence[str] = ()
+    """IAM roles given cluster-admin through access entries. Default none (creator admin is off)."""
+    addon_versions: Mapping[str, str] = field(default_factory=dict)
+    """Pinned add-on versions by add-on name; unpinned ones get EKS' default. Default none."""
+    log_retention_days: int = 90
+    """Days CloudWatch Logs keeps the control-plane logs. Default 90."""
+    protect: bool = True
+    """``protect=True`` and EKS deletion protection on the cluster and its key. Default true."""
+    tags: Tags = field(default_factory=Tags)
+    """Tags of every resource. Default none."""
+
+
+# --- pure pieces -----------------------------------------------------------------------------------------
+
+
+def assume_role_policy(service: str, *, tag_session: bool = False) -> str:
+    actions = ["sts:AssumeRole", "sts:TagSession"] if tag_session else "sts:AssumeRole"
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": actions}],
+        }
+    )
+
+
+def node_template_tags(spec: NodeGroupSpec) -> dict[str, str]:
+    """What the cluster autoscaler needs to scale a group up from zero: with no node running, it learns
+    the group's labels and taints only from these tags on the Auto Scaling group."""
+    tags = {
+        f"k8s.io/cluster-autoscaler/node-template/label/{key}": value for key, value in spec.labels.items()
+    }
+    for taint in spec.taints:
+        tags[f"k8s.io/cluster-autoscaler/node-template/taint/{taint.key}"] = (
+            f"{taint.value}:{_KUBERNETES_EFFECT[taint.effect]}"
+        )
+    return tags
+
+
+def autoscaler_tags(cluster_name: str, spec: NodeGroupSpec) -> dict[str, str]:
+    """The autoscaler's auto-discovery tags plus the group's node-template tags."""
+    return {
+        "k8s.io/cluster-autoscaler/enabled": "true",
+        f"k8s.io/cluster-autoscaler/{cluster_name}": "owned",
+        **node_template_tags(spec),
+    }
+
+
+def kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str) -> str:
+    """A kubeconfig that fetches short-lived tokens with ``aws eks get-token``: no credentials inside."""
+    user = {
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "command": "aws",
+            "args": [
+                "eks",
+                "get-token",
+                "--cluster-name",
+                cluster_name,
+                "--region",
+                region,
+                "--output",
+                "json",
+            ],
+            "interactiveMode": "Never",
+        }
+    }
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {"name": cluster_name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}
+            ],
+            "users": [{"name": cluster_name, "user": user}],
+            "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
+            "current-context": cluster_name,
+        }
+    )
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule of a security group: ``peer`` is ``self``, ``nodes``, ``cluster`` or a CIDR."""
+
+    key: str
+    direction: Literal["ingress", "egress"]
+    peer: str
+    protocol: str
+    from_port: int
+    to_port: int
+    why: str
+
+
+NODE_RULES = (
+    Rule("from-nodes", "ingress", "self", "-1", 0, 0, "node to node, pod to pod"),
+    Rule("webhooks", "ingress", "cluster", "tcp", 443, 443, "control plane to admission webhooks"),
+    Rule("kubelet", "ingress", "cluster", "tcp", 10250, 10250, "control plane to kubelets"),
+    Rule(
+        "control-plane",
+        "ingress",
+        "cluster",
+        "tcp",
+        1025,
+        65535,
+        "control plane to pods (metrics, extension APIs)",
+    ),
+    Rule("egress", "egress", "0.0.0.0/0", "-1", 0, 0, "images, AWS APIs and the control plane, through NAT"),
+)
+"""The node SG: what later components mean by "only from cluster nodes"."""
+
+CLUSTER_RULES = (Rule("api-from-nodes", "ingress", "nodes", "tcp", 443, 443, "nodes to the Kubernetes API"),)
+"""The control plane's additional SG: only the nodes reach the API's private endpoint."""
+
+
+# --- the components ---------------------------------------------------------------------------------------
+
+
+class NodeGroup(pulumi.ComponentResource):
+    """One EKS managed node group behind a hardened launch template.
+
+    * The launch template requires IMDSv2 with a hop limit of 1, so pods cannot borrow the node's
+      role from the instance metadata service; the gp3 root volume is encrypted; there is no SSH key.
+    * ``desired_size`` is set at creation and then ignored: the cluster autoscaler owns it, and a
+      ``pulumi up`` must not scale a busy group back down.
+    * Changing ``instance_types`` (or anything else EKS cannot update in place) replaces the group.
+      Its physical name is auto-named from the logical one, so Pulumi creates the replacement first
+      and deletes the old group only once the new one is ready (create-before-delete); EKS then
+      cordons and drains the old nodes respecting PodDisruptionBudgets. No capacity gap, no downtime.
+    * Labels, taints, sizes and the launch template version roll in place, ``max_unavailable_percentage``
+      of the nodes at a time.
+    """
+
+    node_group_name: pulumi.Output[str]
+    arn: pulumi.Output[str]
+    launch_template_id: pulumi.Output[str]
+
+    def __init__(self, name: str, args: NodeGroupArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("platform:index:NodeGroup", name, None, opts)
+        spec = args.spec
+        child = pulumi.ResourceOptions(parent=self)
+        instance_tags = args.tags.for_resource(name)
+        launch_template = aws.ec2.LaunchTemplate(
+            f"{name}-lt",
+            description=f"Nodes of the {name} managed node group",
+            update_default_version=True,
+            metadata_options={
+                "http_endpoint": "enabled",
+                "http_tokens": "required",
+                "http_put_response_hop_limit": 1,
+                "instance_metadata_tags": "disabled",
+            },
+            block_device_mappings=[
+                {
+                    "device_name": "/dev/xvda",
+                    "ebs": {
+                        "volume_size": spec.disk_size_gib,
+                        "volume_type": "gp3",
+                        "encrypted": "true",
+                        "delete_on_termination": "true",
+                    },
+                }
+            ],
+            vpc_security_group_ids=list(args.security_group_ids),
+            monitoring={"enabled": True},
+            tag_specifications=[
+                {"resource_type": kind, "tags": instance_tags}
+                for kind in ("instance", "volume", "network-interface")
+            ],
+            tags=args.tags.for_resource(f"{name}-lt"),
+            opts=child,
+        )
+        group = aws.eks.NodeGroup(
+            name,
+            cluster_name=args.cluster_name,
+            node_role_arn=args.node_role_arn,
+            subnet_ids=args.subnet_ids,
+            instance_types=list(spec.instance_types),
+            capacity_type=spec.capacity_type,
+            scaling_config={
+                "min_size": spec.min_size,
+                "max_size": spec.max_size,
+                "desired_size": spec.desired_size,
+            },
+            update_config={"max_unavailable_percentage": spec.max_unavailable_percentage},
+            labels=dict(spec.labels),
+            taints=[{"key": t.key, "value": t.value, "effect": t.effect} for t in spec.taints],
+            launch_template={"id": launch_template.id, "version": launch_template.latest_version.apply(str)},
+            tags=args.tags.for_resource(name),
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["scalingConfig.desiredSize"]),
+        )
+        # EKS does not copy a node group's tags to its Auto Scaling group, where the autoscaler reads them.
+        asg_name = group.resources.apply(lambda resources: resources[0].autoscaling_groups[0].name)
+        for key, value in node_template_tags(spec).items():
+            aws.autoscaling.Tag(
+                f"{name}-{key.rsplit('/', 2)[-2]}-{key.rsplit('/', 1)[-1]}",
+                autoscaling_group_name=asg_name,
+                tag={"key": key, "value": value, "propagate_at_launch": False},
+                opts=child,
+            )
+        self.node_group_name = group.node_group_name
+        self.arn = group.arn
+        self.launch_template_id = launch_template.id
+        self.register_outputs(
+            {
+                "nodeGroupName": self.node_group_name,
+                "arn": self.arn,
+                "launchTemplateId": self.launch_template_id,
+            }
+        )
+
+
+class Cluster(pulumi.ComponentResource):
+    """An EKS cluster with a private API endpoint, encrypted secrets and full control-plane logs.
+
+    Authentication is by EKS access entries only (mode ``API``; the creator gets no implicit admin),
+    IRSA has its OIDC provider, and the managed add-ons are installed with pinnable versions. Node
+    groups are :class:`NodeGroup` children keyed by their config name, so adding or removing one
+    touches no other. ``provider`` is the Kubernetes provider every later component deploys with.
+    """
+
+    cluster_name: pulumi.Output[str]
+    endpoint: pulumi.Output[str]
+    certificate_authority_data: pulumi.Output[str]
+    oidc_issuer_url: pulumi.Output[str]
+    oidc_provider_arn: pulumi.Output[str]
+    node_security_group_id: pulumi.Output[str]
+    cluster_security_group_id: pulumi.Output[str]
+    node_role_arn: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    node_groups: dict[str, NodeGroup]
+    provider: k8s.Provider
+
+    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("platform:index:Cluster", name, None, opts)
+        self._name = name
+        self._tags = args.tags.layered({"Component": "cluster"})
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        region = aws.get_region_output(opts=invoke).region
+
+        secrets_key = aws.kms.Key(
+            f"{name}-secrets",
+            description=f"Envelope encryption of the Kubernetes secrets of {args.cluster_name}",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            tags=self._tags.for_resource(f"{args.cluster_name}-secrets"),
+            opts=self._child(protect=args.protect),
+        )
+        aws.kms.Alias(
+            f"{name}-secrets",
+            name=f"alias/{args.cluster_name}-eks-secrets",
+            target_key_id=secrets_key.key_id,
+            opts=self._child(),
+        )
+        # Created before the cluster so EKS writes into a group with retention, not one it makes unbounded.
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-control-plane",
+            name=f"/aws/eks/{args.cluster_name}/cluster",
+            retention_in_days=args.log_retention_days,
+            tags=self._tags.for_resource(f"{args.cluster_name}-control-plane"),
+            opts=self._child(),
+        )
+        cluster_role, cluster_attachments = self._role("cluster", "eks.amazonaws.com", CLUSTER_POLICIES, True)
+        node_role, node_attachments = self._role("node", "ec2.amazonaws.com", NODE_POLICIES)
+
+        cluster_sg = self._security_group("cluster", args.vpc_id, "EKS control plane ENIs", args.cluster_name)
+        node_sg = self._security_group("node", args.vpc_id, "EKS nodes", args.cluster_name)
+        peers = {"self": node_sg.id, "nodes": node_sg.id, "cluster": cluster_sg.id}
+        self._rules("node", node_sg, NODE_RULES, peers)
+        self._rules("cluster", cluster_sg, CLUSTER_RULES, peers)
+
+        cluster = aws.eks.Cluster(
+            f"{name}-eks",
+            name=args.cluster_name,
+            version=args.version,
+            role_arn=cluster_role.arn,
+            vpc_config={
+                "subnet_ids": args.private_subnet_ids,
+                "security_group_ids": [cluster_sg.id],
+                "endpoint_private_access": True,
+                "endpoint_public_access": args.endpoint_public_access,
+                "public_access_cidrs": list(args.public_access_cidrs)
+                if args.endpoint_public_access
+                else None,
+            },
+            encryption_config={"provider": {"key_arn": secrets_key.arn}, "resources": ["secrets"]},
+            enabled_cluster_log_types=list(CONTROL_PLANE_LOG_TYPES),
+            access_config={
+                "authentication_mode": "API",
+                "bootstrap_cluster_creator_admin_permissions": False,
+            },
+            # The managed add-ons below own networking and DNS; EKS' unmanaged copies would fight them.
+            bootstrap_self_managed_addons=False,
+            # Extended support costs six times standard; an unplanned extension should fail loudly instead.
+            upgrade_policy={"support_type": "STANDARD"},
+            deletion_protection=args.protect,
+            tags=self._tags.for_resource(args.cluster_name),
+            opts=self._child(protect=args.protect, depends_on=[log_group, *cluster_attachments]),
+        )
+        self.cluster_name = cluster.name
+        self.endpoint = cluster.endpoint
+        self.certificate_authority_data = cluster.certificate_authority.apply(lambda ca: ca.data)
+        self.oidc_issuer_url = cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer)
+        self.node_security_group_id = node_sg.id
+        self.cluster_security_group_id = cluster.vpc_config.apply(lambda vpc: vpc.cluster_security_group_id)
+        self.node_role_arn = node_role.arn
+
+        oidc = aws.iam.OpenIdConnectProvider(
+            f"{name}-oidc",
+            url=self.oidc_issuer_url,
+            client_id_lists=["sts.amazonaws.com"],
+            tags=self._tags.for_resource(f"{args.cluster_name}-irsa"),
+            opts=self._child(),
+        )
+        self.oidc_provider_arn = oidc.arn
+
+        for role_arn in args.admin_role_arns:
+            self._admin_access(cluster, role_arn)
+
+        node_addons = [self._addon(cluster, addon, args.addon_versions) for addon in NODE_ADDONS]
+        self.node_groups = {
+            key: NodeGroup(
+                f"{name}-{key}",
+                NodeGroupArgs(
+                    cluster_name=cluster.name,
+                    node_role_arn=node_role.arn,
+                    subnet_ids=args.private_subnet_ids,
+                    security_group_ids=[node_sg.id, self.cluster_security_group_id],
+                    spec=spec,
+                    tags=self._tags.layered({"NodeGroup": key}, autoscaler_tags(args.cluster_name, spec)),
+                ),
+                opts=self._child(depends_on=[*node_attachments, *node_addons]),
+            )
+            for key, spec in args.node_groups.items()
+        }
+        self._pod_addons(cluster, args.addon_versions, list(self.node_groups.values()))
+
+        self.kubeconfig = pulumi.Output.secret(
+            pulumi.Output.all(cluster.name, cluster.endpoint, self.certificate_authority_data, region).apply(
+                lambda values: kubeconfig(*values)
+            )
+        )
+        # Before the cluster exists the kubeconfig is unknown; the provider then previews without a cluster.
+        self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, opts=self._child())
+
+        self.register_outputs(
+            {
+                "clusterName": self.cluster_name,
+                "endpoint": self.endpoint,
+                "certificateAuthorityData": self.certificate_authority_data,
+                "oidcIssuerUrl": self.oidc_issuer_url,
+                "oidcProviderArn": self.oidc_provider_arn,
+                "nodeSecurityGroupId": self.node_security_group_id,
+                "clusterSecurityGroupId": self.cluster_security_group_id,
+                "nodeRoleArn": self.node_role_arn,
+                "kubeconfig": self.kubeconfig,
+            }
+        )
+
+    def _child(self, **kwargs: Any) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, **kwargs)
+
+    def _role(
+        self, role: str, service: str, policies: Sequence[str], tag_session: bool = False
+    ) -> tuple[aws.iam.Role, list[aws.iam.RolePolicyAttachment]]:
+        iam_role = aws.iam.Role(
+            f"{self._name}-{role}",
+            assume_role_policy=assume_role_policy(service, tag_session=tag_session),
+            tags=self._tags.for_resource(f"{self._name}-{role}"),
+            opts=self._child(),
+        )
+        attachments = [
+            aws.iam.RolePolicyAttachment(
+                f"{self._name}-{role}-{policy.rsplit('/', 1)[1]}",
+                role=iam_role.name,
+                policy_arn=policy,
+                opts=self._child(),
+            )
+            for policy in policies
+        ]
+        return iam_role, attachments
+
+    def _security_group(
+        self, role: str, vpc_id: pulumi.Input[str], description: str, cluster_name: str
+    ) -> aws.ec2.SecurityGroup:
+        return aws.ec2.SecurityGroup(
+            f"{self._name}-{role}",
+            description=f"{description} of {cluster_name}",
+            vpc_id=vpc_id,
+            # Rules are separate resources (below), so none is declared inline and none is implied.
+            tags=self._tags.for_resource(
+                f"{cluster_name}-{role}", {f"kubernetes.io/cluster/{cluster_name}": "owned"}
+            ),
+            opts=self._child(),
+        )
+
+    def _rules(
+        self,
+        role: str,
+        group: aws.ec2.SecurityGroup,
+        rules: Sequence[Rule],
+        peers: Mapping[str, pulumi.Input[str]],
+    ) -> None:
+        for rule in rules:
+            ports = {} if rule.protocol == "-1" else {"from_port": rule.from_port, "to_port": rule.to_port}
+            peer = (
+                {"referenced_security_group_id": peers[rule.peer]}
+                if rule.peer in peers
+                else {"cidr_ipv4": rule.peer}
+            )
+            rule_type = (
+                aws.vpc.SecurityGroupIngressRule
+                if rule.direction == "ingress"
+                else aws.vpc.SecurityGroupEgressRule
+            )
+            rule_type(
+                f"{self._name}-{role}-{rule.key}",
+                security_group_id=group.id,
+                ip_protocol=rule.protocol,
+                description=rule.why,
+                **ports,
+                **peer,
+                opts=self._child(),
+            )
+
+    def _admin_access(self, cluster: aws.eks.Cluster, role_arn: str) -> None:
+        key = f"{self._name}-admin-{role_arn.rsplit('/', 1)[1]}"
+        entry = aws.eks.AccessEntry(
+            key, cluster_name=cluster.name, principal_arn=role_arn, type="STANDARD", opts=self._child()
+        )
+        aws.eks.AccessPolicyAssociation(
+            key,
+            cluster_name=cluster.name,
+            principal_arn=role_arn,
+            policy_arn=CLUSTER_ADMIN_POLICY,
+            access_scope={"type": "cluster"},
+            opts=self._child(depends_on=[entry]),
+        )
+
+    def _addon(
+        self,
+        cluster: aws.eks.Cluster,
+        addon: str,
+        versions: Mapping[str, str],
+        depends_on: Sequence[pulumi.Resource] = (),
+        **extra: Any,
+    ) -> aws.eks.Addon:
+        return aws.eks.Addon(
+            f"{self._name}-{addon}",
+            cluster_name=cluster.name,
+            addon_name=addon,
+            addon_version=versions.get(addon),
+            # A fresh cluster may carry EKS' own copy: take it over. Later, keep what operators tuned.
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="PRESERVE",
+            tags=self._tags.for_resource(f"{self._name}-{addon}"),
+            opts=self._child(depends_on=list(depends_on)),
+            **extra,
+        )
+
+    def _pod_addons(
+        self, cluster: aws.eks.Cluster, versions: Mapping[str, str], node_groups: Sequence[NodeGroup]
+    ) -> None:
+        """CoreDNS and the EBS CSI driver need nodes; the driver also a role of its own (pod identity)."""
+        ebs_role, ebs_attachments = self._role(
+            "ebs-csi", "pods.eks.amazonaws.com", (EBS_CSI_POLICY,), tag_session=True
+        )
+        self._addon(cluster, "coredns", versions, node_groups)
+        self._addon(
+            cluster,
+            "aws-ebs-csi-driver",
+            versions,
+            [*node_groups, *ebs_attachments],
+            pod_identity_associations=[
+                {"role_arn": ebs_role.arn, "service_account": "ebs-csi-controller-sa"}
+            ],
+        )

@@ -1,0 +1,171 @@
+"""Emulated EKS, launch templates, security-group rules and the IRSA provider, in the moto account.
+
+moto has no EKS add-ons or access entries; those fall back to synthetic IDs (see ``core``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+from offline.emulation.core import AwsEmulator, Outputs, handles, physical_name, short_hash
+
+Args = pulumi.runtime.MockResourceArgs
+
+
+def _api_shape(value: Any) -> Any:
+    """Launch-template data in the EC2 API's shape: ``httpTokens`` -> ``HttpTokens``; the provider's
+    string booleans ("true") as booleans."""
+    if isinstance(value, dict):
+        return {key[0].upper() + key[1:]: _api_shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_api_shape(item) for item in value]
+    return {"true": True, "false": False}.get(value, value) if isinstance(value, str) else value
+
+
+def _template_data(inputs: dict[str, Any]) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        key[0].upper() + key[1:]: _api_shape(inputs[key])
+        for key in ("metadataOptions", "blockDeviceMappings", "monitoring", "imageId", "keyName")
+        if key in inputs
+    }
+    if inputs.get("vpcSecurityGroupIds"):
+        data["SecurityGroupIds"] = inputs["vpcSecurityGroupIds"]
+    data["TagSpecifications"] = [
+        {
+            "ResourceType": spec["resourceType"],
+            "Tags": [{"Key": k, "Value": v} for k, v in spec["tags"].items()],
+        }
+        for spec in inputs.get("tagSpecifications", [])
+    ]
+    return data
+
+
+@handles("aws:ec2/launchTemplate:LaunchTemplate")
+def _launch_template(e: AwsEmulator, a: Args) -> tuple[str, Outputs]:
+    name = a.inputs.get("name") or physical_name(a.inputs.get("namePrefix") or a.name, 128)
+    template = e.client("ec2").create_launch_template(
+        LaunchTemplateName=name, LaunchTemplateData=_template_data(a.inputs)
+    )["LaunchTemplate"]
+    return template["LaunchTemplateId"], {
+        "name": name,
+        "arn": e.arn("ec2", f"launch-template/{template['LaunchTemplateId']}"),
+        "latestVersion": template["LatestVersionNumber"],
+        "defaultVersion": template["DefaultVersionNumber"],
+    }
+
+
+def _rule(e: AwsEmulator, a: Args, direction: str) -> tuple[str, Outputs]:
+    permission: dict[str, Any] = {"IpProtocol": a.inputs["ipProtocol"]}
+    if "fromPort" in a.inputs:
+        permission.update(FromPort=a.inputs["fromPort"], ToPort=a.inputs["toPort"])
+    if a.inputs.get("referencedSecurityGroupId"):
+        permission["UserIdGroupPairs"] = [{"GroupId": a.inputs["referencedSecurityGroupId"]}]
+    if a.inputs.get("cidrIpv4"):
+        permission["IpRanges"] = [{"CidrIp": a.inputs["cidrIpv4"]}]
+    authorize = getattr(e.client("ec2"), f"authorize_security_group_{direction}")
+    rules = (
+        authorize(GroupId=a.inputs["securityGroupId"], IpPermissions=[permission]).get("SecurityGroupRules")
+        or []
+    )
+    rule_id = rules[0]["SecurityGroupRuleId"] if rules else f"sgr-{short_hash(a.name, length=17)}"
+    return rule_id, {"arn": e.arn("ec2", f"security-group-rule/{rule_id}"), "securityGroupRuleId": rule_id}
+
+
+@handles("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+def _ingress_rule(e: AwsEmulator, a: Args) -> tuple[str, Outputs]:
+    return _rule(e, a, "ingress")
+
+
+@handles("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+def _egress_rule(e: AwsEmulator, a: Args) -> tuple[str, Outputs]:
+    return _rule(e, a, "egress")
+
+
+@handles("aws:eks/cluster:Cluster")
+def _eks_cluster(e: AwsEmulator, a: Args) -> tuple[str, Outputs]:
+    vpc = a.inputs["vpcConfig"]
+    # EKS makes a "cluster security group" of its own for the control plane and managed nodes.
+    ec2 = e.client("ec2")
+    subnet = ec2.describe_subnets(SubnetIds=vpc["subnetIds"][:1])["Subnets"][0]
+    cluster_sg = ec2.create_security_group(
+        GroupName=f"eks-cluster-sg-{a.inputs['name']}-{short_hash(a.inputs['name'])}",
+        Description="EKS created security group applied to ENI that is attached to EKS Control Plane",
+        VpcId=subnet["VpcId"],
+    )["GroupId"]
+    request: dict[str, Any] = {
+        "name": a.inputs["name"],
+        "roleArn": a.inputs["roleArn"],
+        "resourcesVpcConfig": {
+            "subnetIds": vpc["subnetIds"],
+            "securityGroupIds": vpc.get("securityGroupIds", []),
+            "endpointPublicAccess": vpc.get("endpointPublicAccess", True),
+            "endpointPrivateAccess": vpc.get("endpointPrivateAccess", False),
+        },
+        "logging": {
+            "clusterLogging": [{"types": a.inputs.get("enabledClusterLogTypes", []), "enabled": True}]
+        },
+        "tags": a.inputs.get("tags") or {},
+    }
+    if a.inputs.get("version"):
+        request["version"] = a.inputs["version"]
+    if vpc.get("publicAccessCidrs"):
+        request["resourcesVpcConfig"]["publicAccessCidrs"] = vpc["publicAccessCidrs"]
+    if a.inputs.get("encryptionConfig"):
+        encryption = a.inputs["encryptionConfig"]
+        request["encryptionConfig"] = [
+            {"resources": encryption["resources"], "provider": {"keyArn": encryption["provider"]["keyArn"]}}
+        ]
+    cluster = e.client("eks").create_cluster(**request)["cluster"]
+    return cluster["name"], {
+        "arn": cluster["arn"],
+        "endpoint": cluster["endpoint"],
+        "certificateAuthority": {"data": cluster["certificateAuthority"]["data"]},
+        "identities": [{"oidcs": [{"issuer": cluster["identity"]["oidc"]["issuer"]}]}],
+        "platformVersion": cluster["platformVersion"],
+        "status": cluster["status"],
+        "vpcConfig": {**vpc, "clusterSecurityGroupId": cluster_sg, "vpcId": subnet["VpcId"]},
+    }
+
+
+@handles("aws:eks/nodeGroup:NodeGroup")
+def _eks_node_group(e: AwsEmulator, a: Args) -> tuple[str, Outputs]:
+    name = a.inputs.get("nodeGroupName") or physical_name(a.inputs.get("nodeGroupNamePrefix") or a.name, 63)
+    request: dict[str, Any] = {
+        "clusterName": a.inputs["clusterName"],
+        "nodegroupName": name,
+        "nodeRole": a.inputs["nodeRoleArn"],
+        "subnets": a.inputs["subnetIds"],
+        "scalingConfig": a.inputs["scalingConfig"],
+        "instanceTypes": a.inputs.get("instanceTypes", []),
+        "capacityType": a.inputs.get("capacityType", "ON_DEMAND"),
+        "labels": a.inputs.get("labels") or {},
+        "taints": a.inputs.get("taints") or [],
+        "tags": a.inputs.get("tags") or {},
+    }
+    if a.inputs.get("launchTemplate"):
+        request["launchTemplate"] = {
+            "id": a.inputs["launchTemplate"]["id"],
+            "version": a.inputs["launchTemplate"]["version"],
+        }
+    group = e.client("eks").create_nodegroup(**request)["nodegroup"]
+    return f"{a.inputs['clusterName']}:{name}", {
+        "nodeGroupName": name,
+        "arn": group["nodegroupArn"],
+        "status": group["status"],
+        "resources": [
+            {"autoscalingGroups": [{"name": asg["name"]} for asg in group["resources"]["autoScalingGroups"]]}
+        ],
+    }
+
+
+@handles("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+def _oidc_provider(e: AwsEmulator, a: Args) -> tuple[str, Outputs]:
+    provider = e.client("iam").create_open_id_connect_provider(
+        Url=a.inputs["url"],
+        ClientIDList=a.inputs.get("clientIdLists", []),
+        # AWS trusts the well-known issuers' CAs itself now; moto still wants a list.
+        ThumbprintList=a.inputs.get("thumbprintLists") or ["0" * 40],
+    )
+    return provider["OpenIDConnectProviderArn"], {"arn": provider["OpenIDConnectProviderArn"]}
