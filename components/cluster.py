@@ -87,6 +87,8 @@ class NodeGroupArgs:
     """Sizes, types, labels and taints. Required."""
     tags: Tags = field(default_factory=Tags)
     """Tags of the group, its launch template and its instances and volumes. Default none."""
+    depends_on: Sequence[pulumi.Resource] = ()
+    """What must exist before nodes join (the node role's policies, the networking add-ons). Default none."""
 
 
 @dataclass(frozen=True)
@@ -295,7 +297,9 @@ class NodeGroup(pulumi.ComponentResource):
             taints=[{"key": t.key, "value": t.value, "effect": t.effect} for t in spec.taints],
             launch_template={"id": launch_template.id, "version": launch_template.latest_version.apply(str)},
             tags=args.tags.for_resource(name),
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["scalingConfig.desiredSize"]),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=list(args.depends_on), ignore_changes=["scalingConfig.desiredSize"]
+            ),
         )
         # EKS does not copy a node group's tags to its Auto Scaling group, where the autoscaler reads them.
         asg_name = group.resources.apply(lambda resources: resources[0].autoscaling_groups[0].name)
@@ -436,8 +440,9 @@ class Cluster(pulumi.ComponentResource):
                     security_group_ids=[node_sg.id, self.cluster_security_group_id],
                     spec=spec,
                     tags=self._tags.layered({"NodeGroup": key}, autoscaler_tags(args.cluster_name, spec)),
+                    depends_on=[*node_attachments, *node_addons],
                 ),
-                opts=self._child(depends_on=[*node_attachments, *node_addons]),
+                opts=self._child(),
             )
             for key, spec in args.node_groups.items()
         }

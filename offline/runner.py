@@ -81,6 +81,10 @@ class RecordedResource:
     inputs: dict[str, Any]
     state: dict[str, Any] = field(default_factory=dict)
     """What the mocks answered: the inputs plus the emulated account's outputs (IDs, ARNs)."""
+    protect: bool = False
+    ignore_changes: tuple[str, ...] = ()
+    dependencies: tuple[str, ...] = ()
+    """URNs this resource waits for: explicit ``depends_on`` and those its inputs come from."""
 
 
 @dataclass
@@ -109,6 +113,42 @@ class Plan:
         while added := {r.urn for r in self.resources if r.parent in inside} - inside:
             inside |= added
         return Plan(self.stack, self.config, [r for r in self.resources if r.urn in inside], self.outputs)
+
+    def symbolic(self, value: Any) -> Any:
+        """``value`` with every ID and ARN the account generated replaced by ``<Type:name.path>``.
+
+        The emulated account's IDs are random; references by logical name are what a snapshot can compare.
+        Generated means an output the resource's inputs did not set: ``id``, ``arn``, ``*Id``, ``*Arn``.
+        """
+        references: dict[str, str] = {}
+
+        def collect(resource: RecordedResource, state: Any, inputs: Any, path: str) -> None:
+            if not isinstance(state, dict):
+                return
+            for key, item in state.items():
+                given = inputs.get(key) if isinstance(inputs, dict) else None
+                if isinstance(item, dict):
+                    collect(resource, item, given, f"{path}{key}.")
+                elif (
+                    isinstance(item, str)
+                    and item != given
+                    and (key in ("id", "arn") or key.endswith(("Id", "Arn")))
+                ):
+                    references.setdefault(
+                        item, f"<{resource.type.rsplit(':', 1)[-1]}:{resource.name}.{path}{key}>"
+                    )
+
+        for resource in self.resources:
+            collect(resource, resource.state, resource.inputs, "")
+
+        def replace(item: Any) -> Any:
+            if isinstance(item, dict):
+                return {key: replace(inner) for key, inner in item.items()}
+            if isinstance(item, list):
+                return [replace(inner) for inner in item]
+            return references.get(item, item) if isinstance(item, str) else item
+
+        return replace(value)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -159,6 +199,14 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 custom=bool(request.custom),
                 inputs=inputs,
                 state=_unwrap(state),
+                protect=bool(request.protect),
+                ignore_changes=tuple(request.ignoreChanges),
+                dependencies=tuple(
+                    sorted(
+                        set(request.dependencies)
+                        | {urn for deps in request.propertyDependencies.values() for urn in deps.urns}
+                    )
+                ),
             )
         )
         return response

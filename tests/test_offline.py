@@ -62,13 +62,22 @@ def test_preview_prints_a_tree_counts_and_outputs():
         assert expected in result.stdout
 
 
+GROUP = "platform:cluster:\n    nodeGroups:\n      general:"
 BAD_CONFIGS = {
     "cidr /33": ("platform:network: {cidr: 10.0.0.0/33}", "platform:network.cidr"),
     "misspelt section": ("platform:netwrok: {cidr: 10.0.0.0/16}", "platform:netwrok"),
     "min above max": (
-        "platform:cluster:\n    nodeGroups:\n      general:"
-        " {instanceTypes: [m5.large], minSize: 30, maxSize: 20, desiredSize: 25}",
+        f"{GROUP} {{instanceTypes: [m5.large], minSize: 30, maxSize: 20, desiredSize: 25}}",
         "platform:cluster.nodeGroups.general.minSize",
+    ),
+    "unknown taint effect": (
+        f"{GROUP} {{instanceTypes: [m5.large], minSize: 1, maxSize: 2, desiredSize: 1,"
+        " taints: [{key: a, value: b, effect: NoSchedule}]}",
+        "platform:cluster.nodeGroups.general.taints.0.effect",
+    ),
+    "empty instance types": (
+        f"{GROUP} {{instanceTypes: [], minSize: 1, maxSize: 2, desiredSize: 1}}",
+        "platform:cluster.nodeGroups.general.instanceTypes",
     ),
 }
 

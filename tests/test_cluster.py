@@ -1,0 +1,308 @@
+"""The Cluster and its node groups as the engine would see them, in the emulated account."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from components.cluster import (
+    ADDONS,
+    CONTROL_PLANE_LOG_TYPES,
+    NODE_POLICIES,
+    NodeGroupSpec,
+    Taint,
+    autoscaler_tags,
+)
+from offline.runner import Plan, RecordedResource, run_program
+from tests.conftest import raw_stack_config, stack_plan
+from tests.golden import assert_matches_golden
+
+CLUSTER = "aws:eks/cluster:Cluster"
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+
+SEED_GROUPS = {
+    "general": {
+        "instanceTypes": ["m5.large", "m5.xlarge"],
+        "scaling": {"minSize": 3, "maxSize": 20, "desiredSize": 6},
+        "labels": {"role": "general-compute"},
+        "taints": [],
+    },
+    "agentWorkers": {
+        "instanceTypes": ["c5.2xlarge", "c5.4xlarge"],
+        "scaling": {"minSize": 2, "maxSize": 50, "desiredSize": 5},
+        "labels": {},
+        "taints": [{"key": "workload-type", "value": "agent-execution", "effect": "NO_SCHEDULE"}],
+    },
+    "memoryIntensive": {
+        "instanceTypes": ["r5.2xlarge", "r5.4xlarge"],
+        "scaling": {"minSize": 1, "maxSize": 10, "desiredSize": 2},
+        "labels": {},
+        "taints": [{"key": "workload-type", "value": "memory-intensive", "effect": "NO_SCHEDULE"}],
+    },
+}
+
+
+def cluster_part(stack_or_plan: str | Plan) -> Plan:
+    plan = stack_plan(stack_or_plan) if isinstance(stack_or_plan, str) else stack_or_plan
+    return plan.component("platform:index:Cluster")
+
+
+def node_groups(plan: Plan) -> dict[str, RecordedResource]:
+    return {r.inputs["tags"]["NodeGroup"]: r for r in plan.of_type(NODE_GROUP)}
+
+
+def by_id(plan: Plan) -> dict[str, RecordedResource]:
+    return {r.state["id"]: r for r in plan.resources if r.custom}
+
+
+def with_node_groups(groups: dict) -> Plan:
+    raw = raw_stack_config("prod")
+    cluster = json.loads(raw["platform:cluster"])
+    raw["platform:cluster"] = json.dumps({**cluster, "nodeGroups": groups})
+    return run_program(raw, "prod")
+
+
+@pytest.fixture(scope="module")
+def prod() -> Plan:
+    return cluster_part("prod")
+
+
+@pytest.fixture(scope="module")
+def dev() -> Plan:
+    return cluster_part("dev")
+
+
+def test_prod_cluster_is_private_encrypted_and_fully_logged(prod):
+    cluster = prod.one(CLUSTER)
+    inputs = cluster.inputs
+    assert inputs["name"] == "platform-prod"
+    assert inputs["version"] == "1.34"
+    assert sorted(inputs["enabledClusterLogTypes"]) == sorted(CONTROL_PLANE_LOG_TYPES)
+    assert len(CONTROL_PLANE_LOG_TYPES) == 5
+    vpc = inputs["vpcConfig"]
+    assert vpc["endpointPrivateAccess"] is True
+    assert vpc["endpointPublicAccess"] is False
+    assert "publicAccessCidrs" not in vpc
+    key = prod.one("aws:kms/key:Key")
+    assert inputs["encryptionConfig"] == {"provider": {"keyArn": key.state["arn"]}, "resources": ["secrets"]}
+    assert key.inputs["enableKeyRotation"] is True
+    assert inputs["accessConfig"] == {
+        "authenticationMode": "API",
+        "bootstrapClusterCreatorAdminPermissions": False,
+    }
+    assert inputs["deletionProtection"] is True
+    assert cluster.protect and key.protect
+
+
+def test_cluster_runs_in_the_private_subnets():
+    plan = stack_plan("prod")
+    private = sorted(plan.outputs["privateSubnetIds"])
+    assert sorted(plan.one(CLUSTER).inputs["vpcConfig"]["subnetIds"]) == private
+    for group in plan.of_type(NODE_GROUP):
+        assert sorted(group.inputs["subnetIds"]) == private
+
+
+def test_control_plane_logs_go_to_a_retained_group_made_first(prod):
+    log_group = prod.one("aws:cloudwatch/logGroup:LogGroup")
+    assert log_group.inputs["name"] == "/aws/eks/platform-prod/cluster"
+    assert log_group.inputs["retentionInDays"] == 90
+    assert log_group.urn in prod.one(CLUSTER).dependencies
+
+
+def test_dev_is_small_spot_and_reachable_only_from_its_cidrs(dev):
+    groups = node_groups(dev)
+    assert list(groups) == ["general"]
+    assert groups["general"].inputs["capacityType"] == "SPOT"
+    assert groups["general"].inputs["scalingConfig"]["maxSize"] <= 4
+    vpc = dev.one(CLUSTER).inputs["vpcConfig"]
+    assert vpc["endpointPublicAccess"] is True
+    assert vpc["publicAccessCidrs"] == ["203.0.113.0/24"]
+    assert not dev.one(CLUSTER).protect
+
+
+def test_prod_node_groups_are_exactly_the_seeds(prod):
+    groups = node_groups(prod)
+    assert set(groups) == set(SEED_GROUPS)
+    for key, seed in SEED_GROUPS.items():
+        inputs = groups[key].inputs
+        assert inputs["instanceTypes"] == seed["instanceTypes"], key
+        assert inputs["scalingConfig"] == seed["scaling"], key
+        assert inputs.get("labels", {}) == seed["labels"], key
+        assert inputs.get("taints", []) == seed["taints"], key
+        assert inputs["capacityType"] == "ON_DEMAND"
+        assert inputs["updateConfig"] == {"maxUnavailablePercentage": 33}
+
+
+def test_desired_size_is_left_to_the_autoscaler(prod):
+    for group in prod.of_type(NODE_GROUP):
+        assert group.ignore_changes == ("scalingConfig.desiredSize",)
+
+
+def test_launch_templates_require_imdsv2_and_encrypt_the_root_volume(prod):
+    ids = by_id(prod)
+    for group in prod.of_type(NODE_GROUP):
+        template = ids[group.inputs["launchTemplate"]["id"]]
+        assert template.type == LAUNCH_TEMPLATE
+        assert group.inputs["launchTemplate"]["version"] == str(template.state["latestVersion"])
+        metadata = template.inputs["metadataOptions"]
+        assert metadata["httpTokens"] == "required"
+        assert metadata["httpPutResponseHopLimit"] == 1
+        (root,) = template.inputs["blockDeviceMappings"]
+        assert root["ebs"]["encrypted"] == "true"
+        assert root["ebs"]["volumeType"] == "gp3"
+        assert root["ebs"]["volumeSize"] == 100
+        assert "keyName" not in template.inputs
+
+
+def test_node_role_has_exactly_the_policies_nodes_need(prod):
+    ids = by_id(prod)
+    node_role = ids[next(iter(node_groups(prod).values())).inputs["nodeRoleArn"].rsplit("/", 1)[1]]
+    attached = {
+        a.inputs["policyArn"]
+        for a in prod.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        if a.inputs["role"] == node_role.state["name"]
+    }
+    assert attached == set(NODE_POLICIES)
+    trust = json.loads(node_role.inputs["assumeRolePolicy"])["Statement"]
+    assert [s["Principal"] for s in trust] == [{"Service": "ec2.amazonaws.com"}]
+    assert not prod.of_type("aws:iam/rolePolicy:RolePolicy"), "no inline policies widen the roles"
+
+
+def test_node_security_group_admits_only_nodes_and_the_control_plane(prod):
+    node_sg_id = stack_plan("prod").outputs["nodeSecurityGroupId"]
+    ids = by_id(prod)
+    sources = {
+        ids[rule.inputs["referencedSecurityGroupId"]].name
+        for rule in prod.of_type(INGRESS)
+        if rule.inputs["securityGroupId"] == node_sg_id
+    }
+    assert sources == {"platform-cluster-node", "platform-cluster-cluster"}
+    assert all("cidrIpv4" not in r.inputs for r in prod.of_type(INGRESS))
+    (api_rule,) = [r for r in prod.of_type(INGRESS) if r.inputs["securityGroupId"] != node_sg_id]
+    assert api_rule.inputs["referencedSecurityGroupId"] == node_sg_id
+    assert (api_rule.inputs["fromPort"], api_rule.inputs["toPort"]) == (443, 443)
+
+
+def test_oidc_provider_trusts_the_clusters_issuer(prod):
+    provider = prod.one("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+    assert provider.inputs["url"] == prod.one(CLUSTER).state["identities"][0]["oidcs"][0]["issuer"]
+    assert provider.inputs["clientIdLists"] == ["sts.amazonaws.com"]
+
+
+def test_all_five_addons_with_pods_ones_waiting_for_nodes(prod):
+    addons = {a.inputs["addonName"]: a for a in prod.of_type("aws:eks/addon:Addon")}
+    assert (
+        set(addons)
+        == set(ADDONS)
+        == {
+            "vpc-cni",
+            "coredns",
+            "kube-proxy",
+            "aws-ebs-csi-driver",
+            "eks-pod-identity-agent",
+        }
+    )
+    group_urns = {g.urn for g in prod.of_type(NODE_GROUP)}
+    assert group_urns <= set(addons["coredns"].dependencies)
+    assert group_urns <= set(addons["aws-ebs-csi-driver"].dependencies)
+    for group in prod.of_type(NODE_GROUP):
+        assert addons["vpc-cni"].urn in group.dependencies
+    (association,) = addons["aws-ebs-csi-driver"].inputs["podIdentityAssociations"]
+    assert association["serviceAccount"] == "ebs-csi-controller-sa"
+
+
+def test_addon_versions_and_admin_roles_come_from_config():
+    raw = raw_stack_config("prod")
+    cluster = json.loads(raw["platform:cluster"])
+    admin = "arn:aws:iam::123456789012:role/platform-admins"
+    raw["platform:cluster"] = json.dumps(
+        {**cluster, "addonVersions": {"coredns": "v1.11.4-eksbuild.2"}, "adminRoleArns": [admin]}
+    )
+    plan = cluster_part(run_program(raw, "prod"))
+    addons = {a.inputs["addonName"]: a for a in plan.of_type("aws:eks/addon:Addon")}
+    assert addons["coredns"].inputs["addonVersion"] == "v1.11.4-eksbuild.2"
+    assert "addonVersion" not in addons["vpc-cni"].inputs
+    entry = plan.one("aws:eks/accessEntry:AccessEntry")
+    assert entry.inputs["principalArn"] == admin
+    association = plan.one("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+    assert association.inputs["policyArn"].endswith("/AmazonEKSClusterAdminPolicy")
+    assert association.inputs["accessScope"] == {"type": "cluster"}
+
+
+def test_autoscaler_can_discover_and_scale_groups_from_zero(prod):
+    groups = node_groups(prod)
+    tags = groups["agentWorkers"].inputs["tags"]
+    assert tags["k8s.io/cluster-autoscaler/enabled"] == "true"
+    assert tags["k8s.io/cluster-autoscaler/platform-prod"] == "owned"
+    assert tags["k8s.io/cluster-autoscaler/node-template/taint/workload-type"] == "agent-execution:NoSchedule"
+    asg_tags = {t.inputs["tag"]["key"]: t.inputs for t in prod.of_type("aws:autoscaling/tag:Tag")}
+    label = asg_tags["k8s.io/cluster-autoscaler/node-template/label/role"]
+    assert label["tag"]["value"] == "general-compute"
+    assert (
+        label["autoscalingGroupName"]
+        == groups["general"].state["resources"][0]["autoscalingGroups"][0]["name"]
+    )
+
+
+def test_autoscaler_tags_render_kubernetes_effects():
+    spec = NodeGroupSpec(
+        instance_types=("m5.large",),
+        min_size=0,
+        max_size=1,
+        desired_size=0,
+        taints=(Taint("gpu", "true", "PREFER_NO_SCHEDULE"), Taint("x", "", "NO_EXECUTE")),
+    )
+    tags = autoscaler_tags("c", spec)
+    assert tags["k8s.io/cluster-autoscaler/node-template/taint/gpu"] == "true:PreferNoSchedule"
+    assert tags["k8s.io/cluster-autoscaler/node-template/taint/x"] == ":NoExecute"
+
+
+def test_kubeconfig_is_a_secret_that_execs_aws_eks_get_token():
+    plan = stack_plan("prod")
+    secret = plan.outputs["kubeconfig"]
+    assert repr(secret) == "[secret]"
+    config = json.loads(secret.value)
+    assert config["clusters"][0]["cluster"]["server"] == plan.outputs["clusterEndpoint"]
+    exec_ = config["users"][0]["user"]["exec"]
+    assert exec_["command"] == "aws"
+    assert exec_["args"][:4] == ["eks", "get-token", "--cluster-name", "platform-prod"]
+    provider = plan.one("pulumi:providers:kubernetes")
+    assert repr(provider.inputs["kubeconfig"]) == "[secret]"
+
+
+def _snapshot(plan: Plan) -> dict[str, dict]:
+    """Each node group's inputs and its launch template's, with generated IDs made symbolic."""
+    ids = by_id(plan)
+    return {
+        key: plan.symbolic(
+            {"nodeGroup": group.inputs, "launchTemplate": ids[group.inputs["launchTemplate"]["id"]].inputs}
+        )
+        for key, group in node_groups(plan).items()
+    }
+
+
+def test_prod_node_groups_match_their_snapshot(prod):
+    assert_matches_golden("prod_node_groups", _snapshot(stack_plan("prod")))
+
+
+def test_adding_a_node_group_changes_no_other():
+    before = _snapshot(stack_plan("prod"))
+    gpu = {"instanceTypes": ["g5.xlarge"], "minSize": 0, "maxSize": 4, "desiredSize": 0}
+    groups = json.loads(raw_stack_config("prod")["platform:cluster"])["nodeGroups"]
+    after = _snapshot(with_node_groups({**groups, "gpu": gpu}))
+    assert set(after) == {*before, "gpu"}
+    for key in before:
+        assert after[key] == before[key], key
+
+
+def test_removing_a_node_group_changes_no_other():
+    before = _snapshot(stack_plan("prod"))
+    groups = json.loads(raw_stack_config("prod")["platform:cluster"])["nodeGroups"]
+    del groups["memoryIntensive"]
+    after = _snapshot(with_node_groups(groups))
+    assert set(after) == {"general", "agentWorkers"}
+    for key in after:
+        assert after[key] == before[key], key
