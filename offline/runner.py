@@ -316,19 +316,25 @@ def run_program(raw_config: Mapping[str, str], stack: str, *, emulate: bool = Tr
 
 @contextmanager
 def mocked_stack(
-    raw_config: Mapping[str, str], stack: str, *, emulate: bool = True
+    raw_config: Mapping[str, str],
+    stack: str,
+    *,
+    emulate: bool = True,
+    mocks: pulumi.runtime.Mocks | None = None,
+    preview: bool = False,
 ) -> Iterator[RecordingMonitor]:
-    """A fresh stack under the mocks (an emulated account, or echo mocks), with ``raw_config`` set.
+    """A fresh stack under the mocks, with ``raw_config`` set: an emulated account, echo mocks
+    (``emulate=False``) or the given ``mocks``; ``preview`` makes outputs the mocks leave out unknown.
 
     Yields the monitor that records what a program registers inside the block.
     """
     region = raw_config.get("aws:region", DEFAULT_REGION)
-    account = emulated_account(region) if emulate else nullcontext(None)
+    account = emulated_account(region) if emulate and mocks is None else nullcontext(None)
     with account as emulator, _program_importable():
-        mocks: pulumi.runtime.Mocks = emulator if emulator is not None else EchoMocks()
+        mocks = mocks or emulator or EchoMocks()
         monitor = RecordingMonitor(mocks)
         settings.ROOT.set(None)
-        pulumi_mocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+        pulumi_mocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
         # set_mocks registers a stack of its own; the program gets a fresh one, as under the engine.
         settings.ROOT.set(None)
         # A run that failed leaves its pending RPCs and outputs behind; they are not this run's.

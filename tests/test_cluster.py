@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pulumi
 import pytest
+from pulumi.output import Unknown
+from pulumi.runtime.sync_await import _sync_await
 
 from components.cluster import (
     ADDONS,
@@ -14,7 +17,7 @@ from components.cluster import (
     Taint,
     autoscaler_tags,
 )
-from offline.runner import Plan, RecordedResource, run_program
+from offline.runner import Plan, RecordedResource, main_program, mocked_stack, run_program
 from tests.conftest import raw_stack_config, stack_plan
 from tests.golden import assert_matches_golden
 
@@ -306,3 +309,27 @@ def test_removing_a_node_group_changes_no_other():
     assert set(after) == {"general", "agentWorkers"}
     for key in after:
         assert after[key] == before[key], key
+
+
+class FirstPreview(pulumi.runtime.Mocks):
+    """What ``pulumi preview`` sees before anything exists: no IDs, and every computed output unknown."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
+        return None, dict(args.inputs)
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+        return {
+            "names": ["us-east-1a", "us-east-1b", "us-east-1c"],
+            "region": "us-east-1",
+            "accountId": "1" * 12,
+        }
+
+
+def test_preview_works_before_the_cluster_exists():
+    with mocked_stack(raw_stack_config("prod"), "prod", mocks=FirstPreview(), preview=True) as monitor:
+        _sync_await(pulumi.runtime.stack.run_in_stack(main_program))
+    recorded = {r.type for r in monitor.recorded}
+    assert {"pulumi:providers:kubernetes", NODE_GROUP, CLUSTER} <= recorded
+    provider = next(r for r in monitor.recorded if r.type == "pulumi:providers:kubernetes")
+    # The kubeconfig waits on the cluster's endpoint and CA: unknown, so the provider skips the cluster.
+    assert isinstance(provider.inputs["kubeconfig"].value, Unknown)
