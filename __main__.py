@@ -27,3 +27,13 @@ pulumi.export("oidcProviderArn", cluster.oidc_provider_arn)
 pulumi.export("nodeSecurityGroupId", cluster.node_security_group_id)
 pulumi.export("nodeGroupNames", {key: group.node_group_name for key, group in cluster.node_groups.items()})
 pulumi.export("kubeconfig", cluster.kubeconfig)
+
+database, cache = platform.database, platform.cache
+pulumi.export("databaseEndpoint", database.endpoint)
+pulumi.export("databaseReaderEndpoint", database.reader_endpoint)
+pulumi.export("databasePort", database.port)
+pulumi.export("databaseMasterUserSecretArn", database.master_user_secret_arn)
+pulumi.export("cacheEndpoint", cache.primary_endpoint)
+pulumi.export("cacheReaderEndpoint", cache.reader_endpoint)
+pulumi.export("cachePort", cache.port)
+pulumi.export("cacheAuthTokenSecretArn", cache.auth_token_secret_arn)

@@ -11,6 +11,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components.shared import customer_managed_key
 from components.tags import Tags
 
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
@@ -350,19 +351,13 @@ class Cluster(pulumi.ComponentResource):
         invoke = pulumi.InvokeOutputOptions(parent=self)
         region = aws.get_region_output(opts=invoke).region
 
-        secrets_key = aws.kms.Key(
+        secrets_key = customer_managed_key(
+            self,
             f"{name}-secrets",
             description=f"Envelope encryption of the Kubernetes secrets of {args.cluster_name}",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            tags=self._tags.for_resource(f"{args.cluster_name}-secrets"),
-            opts=self._child(protect=args.protect),
-        )
-        aws.kms.Alias(
-            f"{name}-secrets",
-            name=f"alias/{args.cluster_name}-eks-secrets",
-            target_key_id=secrets_key.key_id,
-            opts=self._child(),
+            alias=f"alias/{args.cluster_name}-eks-secrets",
+            tags=self._tags,
+            protect=args.protect,
         )
         # Created before the cluster so EKS writes into a group with retention, not one it makes unbounded.
         log_group = aws.cloudwatch.LogGroup(

@@ -326,6 +326,9 @@ CacheNodeType = Annotated[
     str, _pattern(r"cache\.[a-z0-9]+\.[a-z0-9]+", "an ElastiCache node type like 'cache.r6g.large'")
 ]
 Acu = Annotated[float, Field(ge=0, le=256, multiple_of=0.5)]
+SecurityGroupId = Annotated[
+    str, _pattern(r"sg-([0-9a-f]{8}|[0-9a-f]{17})", "a security group ID like 'sg-0123456789abcdef0'")
+]
 
 AddonName = Literal["vpc-cni", "coredns", "kube-proxy", "aws-ebs-csi-driver", "eks-pod-identity-agent"]
 MaxmemoryPolicy = Literal[
@@ -538,6 +541,8 @@ class DatabaseConfig(_Model):
     """Default none (provisioned). Serverless v2 capacity; when set, instances are db.serverless."""
     log_retention_days: RetentionDays = 30
     """Default 30. Days CloudWatch Logs keeps exported PostgreSQL logs (a CloudWatch retention value)."""
+    allowed_security_group_ids: list[SecurityGroupId] = Field(default_factory=list)
+    """Default [] (only the cluster's nodes). Further security groups allowed to reach port 5432."""
 
     @model_validator(mode="after")
     def _windows_apart(self) -> Self:
@@ -568,6 +573,8 @@ class CacheConfig(_Model):
     """Default sun:06:00-sun:07:00. Weekly maintenance window (ddd:hh:mm-ddd:hh:mm UTC, >= 60 minutes)."""
     log_retention_days: RetentionDays = 30
     """Default 30. Days CloudWatch Logs keeps slow and engine logs (a CloudWatch retention value)."""
+    allowed_security_group_ids: list[SecurityGroupId] = Field(default_factory=list)
+    """Default [] (only the cluster's nodes). Further security groups allowed to reach the cache port."""
 
     @model_validator(mode="after")
     def _windows_apart(self) -> Self:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pulumi
 
+from components.baseline import Baseline, BaselineArgs, NamespaceSpec
+from components.cache import Cache, CacheArgs
 from components.cluster import Cluster, ClusterArgs, NodeGroupSpec, Taint
 from components.config import NodeGroupConfig, StackConfig
+from components.database import Database, DatabaseArgs
 from components.network import Network, NetworkArgs
 from components.tags import stack_tags
 
@@ -33,6 +36,9 @@ class Platform(pulumi.ComponentResource):
 
     network: Network
     cluster: Cluster
+    database: Database
+    cache: Cache
+    baseline: Baseline
 
     def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("platform:index:Platform", name, None, opts)
@@ -71,4 +77,65 @@ class Platform(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        self.register_outputs({"vpcId": self.network.vpc_id, "clusterName": self.cluster.cluster_name})
+        # The data tier admits the cluster's nodes by their security group: nobody wires SGs by hand.
+        data_tier = {
+            "identifier": config.cluster_name,
+            "vpc_id": self.network.vpc_id,
+            "node_security_group_id": self.cluster.node_security_group_id,
+            "protect": config.is_prod,
+            "tags": tags,
+        }
+        self.database = Database(
+            f"{name}-database",
+            DatabaseArgs.from_config(
+                config.database, subnet_group_name=self.network.db_subnet_group_name, **data_tier
+            ),
+            opts=child,
+        )
+        self.cache = Cache(
+            f"{name}-cache",
+            CacheArgs.from_config(
+                config.cache, subnet_group_name=self.network.cache_subnet_group_name, **data_tier
+            ),
+            opts=child,
+        )
+        self.baseline = Baseline(
+            f"{name}-baseline",
+            BaselineArgs(
+                provider=self.cluster.provider,
+                namespaces={
+                    namespace: NamespaceSpec(
+                        cpu_requests=spec.cpu_requests,
+                        memory_requests=spec.memory_requests,
+                        pods=spec.pods,
+                        cpu_limits=spec.cpu_limits,
+                        memory_limits=spec.memory_limits,
+                    )
+                    for namespace, spec in config.namespaces.items()
+                },
+                connection_data=self.connection_data(),
+            ),
+            opts=child,
+        )
+        self.register_outputs(
+            {
+                "vpcId": self.network.vpc_id,
+                "clusterName": self.cluster.cluster_name,
+                "databaseEndpoint": self.database.endpoint,
+                "cacheEndpoint": self.cache.primary_endpoint,
+            }
+        )
+
+    def connection_data(self) -> dict[str, pulumi.Input[str]]:
+        """Where applications find the data tier: endpoints, ports and the ARNs of secrets, never a secret."""
+        return {
+            "DATABASE_HOST": self.database.endpoint,
+            "DATABASE_READER_HOST": self.database.reader_endpoint,
+            "DATABASE_PORT": self.database.port.apply(str),
+            "DATABASE_SECRET_ARN": self.database.master_user_secret_arn,
+            "CACHE_HOST": self.cache.primary_endpoint,
+            "CACHE_READER_HOST": self.cache.reader_endpoint,
+            "CACHE_PORT": self.cache.port.apply(str),
+            "CACHE_AUTH_TOKEN_SECRET_ARN": self.cache.auth_token_secret_arn,
+            "CACHE_TLS": "true",
+        }

@@ -26,7 +26,7 @@ from pulumi.runtime import stack as pulumi_stack
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from components.config import StackConfig, decode_pulumi_config, parse_stack_config
-from offline.emulation import DEFAULT_REGION, EmulationError, emulated_account, whole_numbers
+from offline.emulation import DEFAULT_REGION, EmulationError, emulated_account, plain
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT = "platform"
@@ -57,7 +57,7 @@ def _unwrap(value: Any) -> Any:
         return {k: _unwrap(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_unwrap(v) for v in value]
-    return whole_numbers(value)
+    return plain(value)
 
 
 def redacted(value: Any) -> Any:
@@ -122,16 +122,21 @@ class Plan:
         """
         references: dict[str, str] = {}
 
-        def collect(resource: RecordedResource, state: Any, inputs: Any, path: str) -> None:
-            if not isinstance(state, dict):
-                return
+        def strings(item: Any) -> set[str]:
+            if isinstance(item, dict):
+                return {text for inner in item.values() for text in strings(inner)}
+            if isinstance(item, list):
+                return {text for inner in item for text in strings(inner)}
+            return {item} if isinstance(item, str) else set()
+
+        def collect(resource: RecordedResource, state: Any, given: set[str], path: str) -> None:
             for key, item in state.items():
-                given = inputs.get(key) if isinstance(inputs, dict) else None
                 if isinstance(item, dict):
                     collect(resource, item, given, f"{path}{key}.")
+                # A value the inputs chose (a cluster name that is also its ID) stays literal: renames matter.
                 elif (
                     isinstance(item, str)
-                    and item != given
+                    and item not in given
                     and (key in ("id", "arn") or key.endswith(("Id", "Arn")))
                 ):
                     references.setdefault(
@@ -139,7 +144,7 @@ class Plan:
                     )
 
         for resource in self.resources:
-            collect(resource, resource.state, resource.inputs, "")
+            collect(resource, resource.state, strings(resource.inputs), "")
 
         def replace(item: Any) -> Any:
             if isinstance(item, dict):

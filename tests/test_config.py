@@ -431,6 +431,21 @@ ONE_BAD_VALUE = [
         database(logRetentionDays=31),
         "nearest: 30 or 60",
     ),
+    (
+        "platform:database.allowedSecurityGroupIds.1",
+        database(allowedSecurityGroupIds=["sg-0123456789abcdef0", "sg-12345"]),
+        "must be a security group ID like 'sg-0123456789abcdef0', got 'sg-12345'",
+    ),
+    (
+        "platform:database.allowedSecurityGroupIds",
+        database(allowedSecurityGroupIds="sg-0123456789abcdef0"),
+        "must be a list, got a string",
+    ),
+    (
+        "platform:database.allowedSecurityGroupId",
+        database(allowedSecurityGroupId=["sg-0123456789abcdef0"]),
+        "unknown key; did you mean 'allowedSecurityGroupIds'?",
+    ),
     # cache
     (
         "platform:cache.engine",
@@ -475,6 +490,11 @@ ONE_BAD_VALUE = [
         "overlaps snapshotWindow (05:00-06:00, every day)",
     ),
     ("platform:cache.logRetentionDays", cache(logRetentionDays=2), "nearest: 1 or 3"),
+    (
+        "platform:cache.allowedSecurityGroupIds.0",
+        cache(allowedSecurityGroupIds=["SG-0123456789ABCDEF0"]),
+        "must be a security group ID like 'sg-0123456789abcdef0'",
+    ),
     # mesh
     (
         "platform:mesh.gatewayHosts.0",
@@ -814,7 +834,13 @@ def test_full_config_parses_to_typed_values() -> None:
             },
         ),
         **database(instances=1, deletionProtection=False, serverless={"minCapacity": 0, "maxCapacity": 4}),
-        **cache(engine="valkey", engineVersion="8.0", nodes=1, snapshotRetentionDays=0),
+        **cache(
+            engine="valkey",
+            engineVersion="8.0",
+            nodes=1,
+            snapshotRetentionDays=0,
+            allowedSecurityGroupIds=["sg-0123456789abcdef0", "sg-89abcdef"],
+        ),
         **mesh(
             gatewayHosts=["api.example.com", "*.agents.example.com"],
             services={"agent-runtime": {"namespace": "agents", "port": 8080, "canaryWeight": 10}},
@@ -828,6 +854,8 @@ def test_full_config_parses_to_typed_values() -> None:
     assert list(config.cluster.node_groups) == ["gpu-1"]
     assert config.cluster.node_groups["gpu-1"].taints[0].value == ""
     assert config.database.serverless is not None and config.database.serverless.max_capacity == 4.0
+    assert config.database.allowed_security_group_ids == []
+    assert config.cache.allowed_security_group_ids == ["sg-0123456789abcdef0", "sg-89abcdef"]
     assert config.mesh.services["agent-runtime"].timeout_seconds == 30.0
     assert config.namespaces["agents"].memory_limits == "0.5Ti"
     assert config.tags == {"team": "platform", "costCenter": "agents"}

@@ -4,7 +4,7 @@
 area when imported, so importing this package gives the full emulation.
 """
 
-from offline.emulation import compute, invokes, network
+from offline.emulation import compute, data, invokes, network
 from offline.emulation.core import (
     ACCOUNT_ID,
     DEFAULT_REGION,
@@ -12,7 +12,7 @@ from offline.emulation.core import (
     EmulationError,
     emulated_account,
     emulated_types,
-    whole_numbers,
+    plain,
 )
 
 __all__ = [
@@ -21,9 +21,10 @@ __all__ = [
     "AwsEmulator",
     "EmulationError",
     "compute",
+    "data",
     "emulated_account",
     "emulated_types",
     "invokes",
     "network",
-    "whole_numbers",
+    "plain",
 ]

@@ -23,6 +23,7 @@ from typing import Any
 import boto3
 import pulumi
 from botocore.exceptions import ClientError, ParamValidationError
+from pulumi.runtime import rpc
 
 ACCOUNT_ID = "123456789012"
 """moto's default account: every emulated ARN carries it."""
@@ -99,7 +100,7 @@ class AwsEmulator(pulumi.runtime.Mocks):
         if not args.custom:
             return None, {}
         handler = _HANDLERS.get(args.typ, _synthetic)
-        args.inputs = whole_numbers(args.inputs)
+        args.inputs = plain(args.inputs)
         with self._lock:
             try:
                 resource_id, outputs = handler(self, args)
@@ -117,14 +118,17 @@ class AwsEmulator(pulumi.runtime.Mocks):
             return handler(self, args)
 
 
-def whole_numbers(value: Any) -> Any:
-    """Protobuf carries every number as a float; give back the ints the program wrote (7.0 -> 7)."""
+def plain(value: Any) -> Any:
+    """Inputs as an AWS API wants them: the SDK's secret wrappers removed, and whole numbers as ints
+    (protobuf carries every number as a float: 7.0 -> 7)."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, dict):
-        return {k: whole_numbers(v) for k, v in value.items()}
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            return plain(value.get("value"))
+        return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [whole_numbers(v) for v in value]
+        return [plain(v) for v in value]
     return value
 
 

@@ -1,0 +1,105 @@
+"""Pieces the data-tier components (and the cluster) share: identifiers, keys, port-scoped security groups."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+import pulumi
+import pulumi_aws as aws
+
+from components.tags import Tags
+
+_IDENTIFIER = re.compile(r"[a-z](-?[a-z0-9])*")
+
+
+def identifier_problems(identifier: str, *, max_length: int) -> list[str]:
+    """What is wrong with an RDS or ElastiCache identifier (both: a letter, then lowercase letters, digits
+    and single hyphens, not ending in one). AWS lowercases what it stores, so an uppercase letter would
+    show as a change on every refresh; it is refused here instead."""
+    problems = []
+    if not _IDENTIFIER.fullmatch(identifier):
+        problems.append(
+            f"identifier: must start with a letter and hold only lowercase letters, digits and single "
+            f"hyphens, not ending in one, got {identifier!r}"
+        )
+    if len(identifier) > max_length:
+        problems.append(f"identifier: must be at most {max_length} characters, got {len(identifier)}")
+    return problems
+
+
+def wiring_problems(
+    identifier: str, allowed_security_group_ids: Mapping[str, pulumi.Input[str]], *, max_length: int
+) -> list[str]:
+    """What is wrong with where a data store goes and who may reach it."""
+    problems = identifier_problems(identifier, max_length=max_length)
+    if not allowed_security_group_ids:
+        problems.append("allowed_security_group_ids: name at least one source; nothing could connect")
+    return problems
+
+
+def allowed_sources(
+    node_security_group_id: pulumi.Input[str], extra_ids: list[str]
+) -> dict[str, pulumi.Input[str]]:
+    """Sources allowed in: the cluster's nodes, then each extra group keyed by its own (stable) ID."""
+    return {"nodes": node_security_group_id, **{sg: sg for sg in extra_ids}}
+
+
+def major_minor(version: str) -> tuple[int, int]:
+    match = re.fullmatch(r"(\d+)\.(\d+)(\.\d+)?", version)
+    if not match:
+        raise ValueError(f"must be a version like '16.6', got {version!r}")
+    return int(match[1]), int(match[2])
+
+
+def customer_managed_key(
+    parent: pulumi.Resource, name: str, *, description: str, alias: str, tags: Tags, protect: bool
+) -> aws.kms.Key:
+    """A rotating KMS key with an alias; protected with the data it encrypts, since losing it loses that."""
+    key = aws.kms.Key(
+        name,
+        description=description,
+        enable_key_rotation=True,
+        deletion_window_in_days=30,
+        tags=tags.for_resource(name),
+        opts=pulumi.ResourceOptions(parent=parent, protect=protect),
+    )
+    aws.kms.Alias(name, name=alias, target_key_id=key.key_id, opts=pulumi.ResourceOptions(parent=parent))
+    return key
+
+
+def security_group_for_port(
+    parent: pulumi.Resource,
+    name: str,
+    *,
+    vpc_id: pulumi.Input[str],
+    port: int,
+    sources: Mapping[str, pulumi.Input[str]],
+    description: str,
+    tags: Tags,
+) -> aws.ec2.SecurityGroup:
+    """A security group open on ``port`` (TCP) to each source group and nothing else.
+
+    No egress rule: the data stores answer connections, which security groups let back out, and never
+    open one of their own. The provider removes the allow-all egress AWS adds to a new group.
+    """
+    group = aws.ec2.SecurityGroup(
+        name,
+        description=description,
+        vpc_id=vpc_id,
+        tags=tags.for_resource(name),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    for key, source in sources.items():
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-from-{key}",
+            security_group_id=group.id,
+            referenced_security_group_id=source,
+            ip_protocol="tcp",
+            from_port=port,
+            to_port=port,
+            description=f"{key} to port {port}",
+            tags=tags.for_resource(f"{name}-from-{key}"),
+            opts=pulumi.ResourceOptions(parent=parent),
+        )
+    return group

@@ -1,0 +1,287 @@
+"""The Cache component: its pure pieces, and the replication group it registers for dev and prod."""
+
+from __future__ import annotations
+
+import dataclasses
+import string
+
+import pulumi_aws as aws
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from components.cache import (
+    AUTH_TOKEN_FORBIDDEN,
+    CacheArgs,
+    auth_token_alphabet,
+    auth_token_specials,
+    cache_parameter_family,
+    high_availability,
+)
+from components.config import CacheConfig, parse_stack_config
+from components.tags import Tags
+from offline.emulation import EmulationError
+from offline.emulation.data import generated_password
+from offline.runner import run_under_mocks
+from tests.conftest import raw_stack_config
+from tests.test_data_tier import (
+    KMS_KEY,
+    RANDOM_PASSWORD,
+    REPLICATION_GROUP,
+    run_data_tier,
+    tier_plan,
+    with_section,
+)
+
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+PRINTABLE_ASCII = {chr(code) for code in range(0x20, 0x7F)}
+
+# --- pure pieces ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("engine", "version", "family"),
+    [
+        ("redis", "7.1", "redis7"),
+        ("redis", "7.0", "redis7"),
+        ("valkey", "7.2", "valkey7"),
+        ("valkey", "8.0", "valkey8"),
+        ("valkey", "8.1", "valkey8"),
+    ],
+)
+def test_parameter_family_follows_engine_and_major(engine, version, family):
+    assert cache_parameter_family(engine, version) == family
+
+
+@pytest.mark.parametrize("version", ["6.2", "6.0", "5.0.6"])
+def test_redis_before_7_is_refused_as_it_cannot_require_tls(version):
+    with pytest.raises(ValueError, match=r"needs 7\.0 or later"):
+        cache_parameter_family("redis", version)
+
+
+def test_the_token_alphabet_is_exactly_what_elasticache_accepts():
+    assert set(auth_token_alphabet()) == PRINTABLE_ASCII - AUTH_TOKEN_FORBIDDEN
+    assert {"@", '"', "/", " "} == AUTH_TOKEN_FORBIDDEN
+    assert len(auth_token_alphabet()) == len(set(auth_token_alphabet()))
+
+
+def test_the_specials_are_the_alphabets_punctuation():
+    assert set(auth_token_specials()) == set(auth_token_alphabet()) - set(
+        string.ascii_letters + string.digits
+    )
+
+
+@pytest.mark.parametrize(("nodes", "expected"), [(1, False), (2, True), (3, True), (6, True)])
+def test_failover_needs_a_replica(nodes, expected):
+    assert high_availability(nodes) is expected
+
+
+def args(**overrides) -> CacheArgs:
+    base = {
+        "identifier": "platform-test",
+        "vpc_id": "vpc-1",
+        "subnet_group_name": "cache",
+        "allowed_security_group_ids": {"nodes": "sg-1"},
+    }
+    return CacheArgs(**{**base, **overrides})
+
+
+def test_args_report_every_problem_at_once():
+    with pytest.raises(ValueError) as raised:
+        args(identifier="x" * 41, allowed_security_group_ids={}, nodes=7, engine_version="6.2")
+    message = str(raised.value)
+    for expected in ("at most 40 characters", "allowed_security_group_ids:", "nodes:", "engine_version:"):
+        assert expected in message
+
+
+def test_from_config_carries_every_config_key():
+    config = parse_stack_config({}, stack="prod").cache.model_copy(
+        update={
+            "allowed_security_group_ids": ["sg-0123456789abcdef0"],
+            "engine": "valkey",
+            "engine_version": "8.0",
+        }
+    )
+    built = CacheArgs.from_config(
+        config,
+        identifier="platform-test",
+        vpc_id="vpc-1",
+        subnet_group_name="cache",
+        node_security_group_id="sg-nodes",
+        protect=True,
+        tags=Tags(),
+    )
+    arg_names = {f.name for f in dataclasses.fields(CacheArgs)}
+    carried = set(CacheConfig.model_fields) - {"allowed_security_group_ids"}
+    assert carried <= arg_names
+    for name in carried:
+        assert getattr(built, name) == getattr(config, name), name
+    assert built.allowed_security_group_ids == {
+        "nodes": "sg-nodes",
+        "sg-0123456789abcdef0": "sg-0123456789abcdef0",
+    }
+
+
+# --- the emulated password --------------------------------------------------------------------------------
+
+
+@given(
+    length=st.integers(16, 128),
+    upper=st.booleans(),
+    numeric=st.booleans(),
+    special=st.booleans(),
+    min_lower=st.integers(0, 4),
+    seed=st.text(max_size=8),
+)
+def test_the_emulated_password_honours_its_inputs(length, upper, numeric, special, min_lower, seed):
+    inputs = {
+        "length": length,
+        "upper": upper,
+        "numeric": numeric,
+        "special": special,
+        "minLower": min_lower,
+        "overrideSpecial": auth_token_specials(),
+    }
+    password = generated_password(inputs, seed)
+    assert len(password) == length
+    allowed = string.ascii_lowercase
+    allowed += string.ascii_uppercase if upper else ""
+    allowed += string.digits if numeric else ""
+    allowed += auth_token_specials() if special else ""
+    assert set(password) <= set(allowed)
+    assert sum(c in string.ascii_lowercase for c in password) >= min_lower
+    assert generated_password(inputs, seed) == password
+
+
+# --- prod -------------------------------------------------------------------------------------------------
+
+
+def test_prod_replication_group_is_three_large_nodes_with_failover():
+    group = tier_plan("prod").one(REPLICATION_GROUP)
+    assert group.inputs["engine"] == "redis"
+    assert group.inputs["engineVersion"] == "7.1"
+    assert group.inputs["nodeType"] == "cache.r6g.large"
+    assert group.inputs["numCacheClusters"] == 3
+    assert group.inputs["port"] == 6379
+    assert group.inputs["automaticFailoverEnabled"] is True
+    assert group.inputs["multiAzEnabled"] is True
+    assert group.inputs["clusterMode"] == "disabled"
+
+
+def test_prod_encryption_at_rest_with_the_caches_key_and_tls_required():
+    plan = tier_plan("prod")
+    group = plan.one(REPLICATION_GROUP)
+    key = plan.one(KMS_KEY, "cache-kms")
+    assert key.inputs["enableKeyRotation"] is True
+    assert group.inputs["atRestEncryptionEnabled"] is True
+    assert group.inputs["kmsKeyId"] == key.state["arn"]
+    assert group.inputs["transitEncryptionEnabled"] is True
+    assert group.inputs["transitEncryptionMode"] == "required"
+
+
+def test_prod_auth_token_is_generated_and_kept_in_secrets_manager():
+    plan = tier_plan("prod")
+    group = plan.one(REPLICATION_GROUP)
+    password = plan.one(RANDOM_PASSWORD)
+    token = password.state["result"]
+    assert password.inputs["length"] >= 32
+    assert set(password.inputs["overrideSpecial"]) <= PRINTABLE_ASCII - AUTH_TOKEN_FORBIDDEN
+    assert set(token) <= PRINTABLE_ASCII - AUTH_TOKEN_FORBIDDEN
+    assert group.inputs["authToken"].value == token
+    secret = plan.one("aws:secretsmanager/secret:Secret")
+    version = plan.one("aws:secretsmanager/secretVersion:SecretVersion")
+    assert secret.inputs["kmsKeyId"] == plan.one(KMS_KEY, "cache-kms").state["arn"]
+    assert version.inputs["secretId"] == secret.state["id"]
+    assert version.inputs["secretString"].value == token
+
+
+def test_prod_parameter_group_evicts_by_lru():
+    plan = tier_plan("prod")
+    group = plan.one(REPLICATION_GROUP)
+    parameters = plan.one("aws:elasticache/parameterGroup:ParameterGroup")
+    assert group.inputs["parameterGroupName"] == parameters.state["id"]
+    assert parameters.inputs["family"] == "redis7"
+    assert parameters.inputs["parameters"] == [{"name": "maxmemory-policy", "value": "allkeys-lru"}]
+
+
+def test_prod_network_placement():
+    plan = tier_plan("prod")
+    group = plan.one(REPLICATION_GROUP)
+    assert group.inputs["subnetGroupName"] == plan.one("aws:elasticache/subnetGroup:SubnetGroup").state["id"]
+    security_group = plan.one("aws:ec2/securityGroup:SecurityGroup", "cache-sg")
+    assert group.inputs["securityGroupIds"] == [security_group.state["id"]]
+    assert "preferredCacheClusterAzs" not in group.inputs
+
+
+def test_prod_snapshots_and_windows():
+    group = tier_plan("prod").one(REPLICATION_GROUP)
+    assert group.inputs["snapshotRetentionLimit"] == 7
+    assert group.inputs["snapshotWindow"] == "05:00-06:00"
+    assert group.inputs["maintenanceWindow"] == "sun:06:00-sun:07:00"
+
+
+def test_prod_slow_and_engine_logs_go_to_retained_log_groups_as_json():
+    plan = tier_plan("prod")
+    deliveries = {d["logType"]: d for d in plan.one(REPLICATION_GROUP).inputs["logDeliveryConfigurations"]}
+    assert set(deliveries) == {"slow-log", "engine-log"}
+    for log_type, delivery in deliveries.items():
+        log_group = plan.one(LOG_GROUP, f"cache-{log_type}")
+        assert delivery["destination"] == log_group.state["name"]
+        assert delivery["destinationType"] == "cloudwatch-logs"
+        assert delivery["logFormat"] == "json"
+        assert log_group.inputs["retentionInDays"] == 30
+
+
+# --- dev --------------------------------------------------------------------------------------------------
+
+
+def test_dev_has_one_node_and_no_failover():
+    group = tier_plan("dev").one(REPLICATION_GROUP)
+    assert group.inputs["nodeType"] == "cache.t4g.micro"
+    assert group.inputs["numCacheClusters"] == 1
+    assert group.inputs["automaticFailoverEnabled"] is False
+    assert group.inputs["multiAzEnabled"] is False
+    assert group.inputs["snapshotRetentionLimit"] == 0
+    # Still encrypted both ways, with a token.
+    assert group.inputs["atRestEncryptionEnabled"] is True
+    assert group.inputs["transitEncryptionMode"] == "required"
+    assert "authToken" in group.inputs
+
+
+def test_valkey_gets_its_own_family():
+    raw = with_section(raw_stack_config("dev"), "cache", engine="valkey", engineVersion="8.0")
+    plan = run_data_tier(raw, "dev")
+    assert plan.one(REPLICATION_GROUP).inputs["engine"] == "valkey"
+    assert plan.one("aws:elasticache/parameterGroup:ParameterGroup").inputs["family"] == "valkey8"
+
+
+# --- the emulated account -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("settings", "refusal"),
+    [
+        ({"auth_token": "x" * 32}, "AuthToken requires TransitEncryptionEnabled"),
+        (
+            {"automatic_failover_enabled": True, "multi_az_enabled": True},
+            "AutomaticFailoverEnabled needs at least 2 cache clusters",
+        ),
+        ({"multi_az_enabled": True}, "MultiAZEnabled requires AutomaticFailoverEnabled"),
+    ],
+)
+def test_the_account_refuses_what_elasticache_would(settings, refusal):
+    def program():
+        aws.elasticache.ReplicationGroup(
+            "group", description="group", node_type="cache.t4g.micro", num_cache_clusters=1, **settings
+        )
+
+    with pytest.raises(EmulationError, match=refusal):
+        run_under_mocks(program, {}, "dev")
+
+
+def test_the_account_refuses_an_unknown_parameter_family():
+    def program():
+        aws.elasticache.ParameterGroup("old", family="redis6.2")
+
+    with pytest.raises(EmulationError, match=r"'redis6\.2' is not a valid cache parameter group family"):
+        run_under_mocks(program, {}, "dev")
