@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import subprocess
 import sys
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from offline.runner import Plan, read_stack_file, run_program, stack_file
+from offline.runner import PROJECT_DIR, Plan, read_stack_file, run_program, stack_file
 
 
 @functools.cache
@@ -21,6 +22,13 @@ def stack_plan(stack: str) -> Plan:
 def raw_stack_config(stack: str) -> dict[str, str]:
     """A stack's config as the engine passes it: a fresh copy to modify."""
     return dict(read_stack_file(stack_file(stack)))
+
+
+def offline(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m offline ARGS`` as a newcomer runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "offline", *args], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from components.cluster import (
     autoscaler_tags,
 )
 from offline.runner import Plan, RecordedResource, main_program, mocked_stack, run_program
-from tests.conftest import raw_stack_config, stack_plan
+from tests.conftest import offline, raw_stack_config, stack_plan
 from tests.golden import assert_matches_golden
 
 CLUSTER = "aws:eks/cluster:Cluster"
@@ -333,3 +333,24 @@ def test_preview_works_before_the_cluster_exists():
     provider = next(r for r in monitor.recorded if r.type == "pulumi:providers:kubernetes")
     # The kubeconfig waits on the cluster's endpoint and CA: unknown, so the provider skips the cluster.
     assert isinstance(provider.inputs["kubeconfig"].value, Unknown)
+
+
+def test_prod_preview_json_shows_the_cluster_as_the_issue_asks():
+    result = offline("preview", "--stack", "prod", "--json")
+    assert result.returncode == 0, result.stderr
+    resources = json.loads(result.stdout)["resources"]
+    (cluster,) = [r for r in resources if r["type"] == CLUSTER]
+    assert sorted(cluster["inputs"]["enabledClusterLogTypes"]) == sorted(CONTROL_PLANE_LOG_TYPES)
+    assert cluster["inputs"]["encryptionConfig"]["provider"]["keyArn"].startswith("arn:aws:kms:")
+    assert cluster["inputs"]["vpcConfig"]["endpointPrivateAccess"] is True
+    assert cluster["inputs"]["vpcConfig"]["endpointPublicAccess"] is False
+    groups = {r["inputs"]["tags"]["NodeGroup"]: r["inputs"] for r in resources if r["type"] == NODE_GROUP}
+    assert set(groups) == set(SEED_GROUPS)
+    for key, seed in SEED_GROUPS.items():
+        assert groups[key]["instanceTypes"] == seed["instanceTypes"]
+        assert groups[key]["scalingConfig"] == seed["scaling"]
+        assert groups[key].get("labels", {}) == seed["labels"]
+        assert groups[key].get("taints", []) == seed["taints"]
+    templates = [r for r in resources if r["type"] == LAUNCH_TEMPLATE]
+    assert len(templates) == 3
+    assert all(t["inputs"]["metadataOptions"]["httpTokens"] == "required" for t in templates)

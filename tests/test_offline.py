@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import runpy
-import subprocess
-import sys
 from pathlib import Path
 
 import pulumi
@@ -15,15 +13,9 @@ from pulumi.runtime.sync_await import _sync_await
 
 from offline.emulation import EmulationError, emulated_types
 from offline.runner import PROJECT_DIR, main_program, mocked_stack, run_under_mocks
-from tests.conftest import raw_stack_config
+from tests.conftest import offline, raw_stack_config
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-def offline(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "offline", *args], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=300
-    )
 
 
 def write_stack(tmp_path: Path, stack: str, config_yaml: str) -> Path:
