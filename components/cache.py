@@ -194,7 +194,8 @@ class Cache(pulumi.ComponentResource):
             vpc_id=args.vpc_id,
             port=args.port,
             sources=args.allowed_security_group_ids,
-            description=f"{args.engine} clients of {args.identifier}",
+            # No engine in it: a description change replaces the group, and the engine may change.
+            description=f"Clients of cache {args.identifier}",
             tags=self._tags,
         )
         parameter_group = aws.elasticache.ParameterGroup(

@@ -60,6 +60,16 @@ def _unwrap(value: Any) -> Any:
     return plain(value)
 
 
+def _as_stored(state: dict[str, Any], inputs: dict[str, Any], declared: frozenset[str]) -> dict[str, Any]:
+    """The state as the engine stores it, which the mocks skip: an output is secret when the input of that
+    name was, or when the resource declares it among its additional secret outputs."""
+    secret = declared | {key for key, value in inputs.items() if isinstance(value, Secret)}
+    return {
+        key: Secret(value) if key in secret and not isinstance(value, Secret) else value
+        for key, value in state.items()
+    }
+
+
 def redacted(value: Any) -> Any:
     """``value`` with every secret replaced by the string ``[secret]``: safe to print."""
     if isinstance(value, Secret):
@@ -143,6 +153,10 @@ class Plan:
                         item, f"<{resource.type.rsplit(':', 1)[-1]}:{resource.name}.{path}{key}>"
                     )
 
+        # A resource's own ID and ARN name it first; copies elsewhere (an alias's targetKeyArn) come after.
+        for resource in self.resources:
+            own = {key: resource.state[key] for key in ("id", "arn") if key in resource.state}
+            collect(resource, own, strings(resource.inputs), "")
         for resource in self.resources:
             collect(resource, resource.state, strings(resource.inputs), "")
 
@@ -194,7 +208,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             return response
         inputs = _unwrap(rpc.deserialize_properties(request.object))
         response = super().RegisterResource(request)
-        state = self.resources[response.urn].state
+        state = _as_stored(
+            _unwrap(self.resources[response.urn].state), inputs, frozenset(request.additionalSecretOutputs)
+        )
         self.recorded.append(
             RecordedResource(
                 urn=response.urn,
@@ -203,7 +219,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 parent=request.parent if request.parent and request.parent != self.stack_urn else None,
                 custom=bool(request.custom),
                 inputs=inputs,
-                state=_unwrap(state),
+                state=state,
                 protect=bool(request.protect),
                 ignore_changes=tuple(request.ignoreChanges),
                 dependencies=tuple(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,6 +31,14 @@ def offline(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "offline", *args], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=300
     )
+
+
+@functools.cache
+def preview_json(stack: str) -> dict[str, Any]:
+    """What ``python -m offline preview --stack STACK --json`` prints, parsed; run once per session."""
+    result = offline("preview", "--stack", stack, "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
 
 
 @pytest.fixture(scope="session")

@@ -22,19 +22,19 @@ from components.config import CacheConfig, parse_stack_config
 from components.tags import Tags
 from offline.emulation import EmulationError
 from offline.emulation.data import generated_password
-from offline.runner import run_under_mocks
-from tests.conftest import raw_stack_config
-from tests.test_data_tier import (
-    KMS_KEY,
-    RANDOM_PASSWORD,
-    REPLICATION_GROUP,
-    run_data_tier,
-    tier_plan,
-    with_section,
-)
+from offline.runner import Plan, run_under_mocks
+from tests.conftest import stack_plan
+from tests.test_data_tier import CACHE, KMS_KEY, RANDOM_PASSWORD, REPLICATION_GROUP, dev_alternatives
 
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 PRINTABLE_ASCII = {chr(code) for code in range(0x20, 0x7F)}
+
+
+def cache_part(stack_or_plan: str | Plan) -> Plan:
+    """The Cache component's part of a stack's plan."""
+    plan = stack_plan(stack_or_plan) if isinstance(stack_or_plan, str) else stack_or_plan
+    return plan.component(CACHE)
+
 
 # --- pure pieces ------------------------------------------------------------------------------------------
 
@@ -157,7 +157,7 @@ def test_the_emulated_password_honours_its_inputs(length, upper, numeric, specia
 
 
 def test_prod_replication_group_is_three_large_nodes_with_failover():
-    group = tier_plan("prod").one(REPLICATION_GROUP)
+    group = cache_part("prod").one(REPLICATION_GROUP)
     assert group.inputs["engine"] == "redis"
     assert group.inputs["engineVersion"] == "7.1"
     assert group.inputs["nodeType"] == "cache.r6g.large"
@@ -169,9 +169,9 @@ def test_prod_replication_group_is_three_large_nodes_with_failover():
 
 
 def test_prod_encryption_at_rest_with_the_caches_key_and_tls_required():
-    plan = tier_plan("prod")
+    plan = cache_part("prod")
     group = plan.one(REPLICATION_GROUP)
-    key = plan.one(KMS_KEY, "cache-kms")
+    key = plan.one(KMS_KEY, "platform-cache-kms")
     assert key.inputs["enableKeyRotation"] is True
     assert group.inputs["atRestEncryptionEnabled"] is True
     assert group.inputs["kmsKeyId"] == key.state["arn"]
@@ -180,23 +180,23 @@ def test_prod_encryption_at_rest_with_the_caches_key_and_tls_required():
 
 
 def test_prod_auth_token_is_generated_and_kept_in_secrets_manager():
-    plan = tier_plan("prod")
+    plan = cache_part("prod")
     group = plan.one(REPLICATION_GROUP)
     password = plan.one(RANDOM_PASSWORD)
-    token = password.state["result"]
+    token = password.state["result"].value
     assert password.inputs["length"] >= 32
     assert set(password.inputs["overrideSpecial"]) <= PRINTABLE_ASCII - AUTH_TOKEN_FORBIDDEN
     assert set(token) <= PRINTABLE_ASCII - AUTH_TOKEN_FORBIDDEN
     assert group.inputs["authToken"].value == token
     secret = plan.one("aws:secretsmanager/secret:Secret")
     version = plan.one("aws:secretsmanager/secretVersion:SecretVersion")
-    assert secret.inputs["kmsKeyId"] == plan.one(KMS_KEY, "cache-kms").state["arn"]
+    assert secret.inputs["kmsKeyId"] == plan.one(KMS_KEY, "platform-cache-kms").state["arn"]
     assert version.inputs["secretId"] == secret.state["id"]
     assert version.inputs["secretString"].value == token
 
 
 def test_prod_parameter_group_evicts_by_lru():
-    plan = tier_plan("prod")
+    plan = cache_part("prod")
     group = plan.one(REPLICATION_GROUP)
     parameters = plan.one("aws:elasticache/parameterGroup:ParameterGroup")
     assert group.inputs["parameterGroupName"] == parameters.state["id"]
@@ -205,27 +205,28 @@ def test_prod_parameter_group_evicts_by_lru():
 
 
 def test_prod_network_placement():
-    plan = tier_plan("prod")
+    plan = cache_part("prod")
     group = plan.one(REPLICATION_GROUP)
-    assert group.inputs["subnetGroupName"] == plan.one("aws:elasticache/subnetGroup:SubnetGroup").state["id"]
-    security_group = plan.one("aws:ec2/securityGroup:SecurityGroup", "cache-sg")
+    subnet_group = stack_plan("prod").one("aws:elasticache/subnetGroup:SubnetGroup")
+    assert group.inputs["subnetGroupName"] == subnet_group.state["id"]
+    security_group = plan.one("aws:ec2/securityGroup:SecurityGroup", "platform-cache-sg")
     assert group.inputs["securityGroupIds"] == [security_group.state["id"]]
     assert "preferredCacheClusterAzs" not in group.inputs
 
 
 def test_prod_snapshots_and_windows():
-    group = tier_plan("prod").one(REPLICATION_GROUP)
+    group = cache_part("prod").one(REPLICATION_GROUP)
     assert group.inputs["snapshotRetentionLimit"] == 7
     assert group.inputs["snapshotWindow"] == "05:00-06:00"
     assert group.inputs["maintenanceWindow"] == "sun:06:00-sun:07:00"
 
 
 def test_prod_slow_and_engine_logs_go_to_retained_log_groups_as_json():
-    plan = tier_plan("prod")
+    plan = cache_part("prod")
     deliveries = {d["logType"]: d for d in plan.one(REPLICATION_GROUP).inputs["logDeliveryConfigurations"]}
     assert set(deliveries) == {"slow-log", "engine-log"}
     for log_type, delivery in deliveries.items():
-        log_group = plan.one(LOG_GROUP, f"cache-{log_type}")
+        log_group = plan.one(LOG_GROUP, f"platform-cache-{log_type}")
         assert delivery["destination"] == log_group.state["name"]
         assert delivery["destinationType"] == "cloudwatch-logs"
         assert delivery["logFormat"] == "json"
@@ -236,7 +237,7 @@ def test_prod_slow_and_engine_logs_go_to_retained_log_groups_as_json():
 
 
 def test_dev_has_one_node_and_no_failover():
-    group = tier_plan("dev").one(REPLICATION_GROUP)
+    group = cache_part("dev").one(REPLICATION_GROUP)
     assert group.inputs["nodeType"] == "cache.t4g.micro"
     assert group.inputs["numCacheClusters"] == 1
     assert group.inputs["automaticFailoverEnabled"] is False
@@ -249,8 +250,7 @@ def test_dev_has_one_node_and_no_failover():
 
 
 def test_valkey_gets_its_own_family():
-    raw = with_section(raw_stack_config("dev"), "cache", engine="valkey", engineVersion="8.0")
-    plan = run_data_tier(raw, "dev")
+    plan = cache_part(dev_alternatives())
     assert plan.one(REPLICATION_GROUP).inputs["engine"] == "valkey"
     assert plan.one("aws:elasticache/parameterGroup:ParameterGroup").inputs["family"] == "valkey8"
 

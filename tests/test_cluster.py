@@ -18,7 +18,7 @@ from components.cluster import (
     autoscaler_tags,
 )
 from offline.runner import Plan, RecordedResource, main_program, mocked_stack, run_program
-from tests.conftest import offline, raw_stack_config, stack_plan
+from tests.conftest import preview_json, raw_stack_config, stack_plan
 from tests.golden import assert_matches_golden
 
 CLUSTER = "aws:eks/cluster:Cluster"
@@ -336,9 +336,7 @@ def test_preview_works_before_the_cluster_exists():
 
 
 def test_prod_preview_json_shows_the_cluster_as_the_issue_asks():
-    result = offline("preview", "--stack", "prod", "--json")
-    assert result.returncode == 0, result.stderr
-    resources = json.loads(result.stdout)["resources"]
+    resources = preview_json("prod")["resources"]
     (cluster,) = [r for r in resources if r["type"] == CLUSTER]
     assert sorted(cluster["inputs"]["enabledClusterLogTypes"]) == sorted(CONTROL_PLANE_LOG_TYPES)
     assert cluster["inputs"]["encryptionConfig"]["provider"]["keyArn"].startswith("arn:aws:kms:")

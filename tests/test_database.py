@@ -22,12 +22,19 @@ from components.database import (
 from components.shared import identifier_problems
 from components.tags import Tags
 from offline.emulation import EmulationError
-from offline.runner import run_under_mocks
-from tests.conftest import raw_stack_config
-from tests.test_data_tier import CLUSTER, INSTANCE, KMS_KEY, run_data_tier, tier_plan, with_section
+from offline.runner import Plan, run_under_mocks
+from tests.conftest import stack_plan
+from tests.test_data_tier import CLUSTER, DATABASE, INSTANCE, KMS_KEY, dev_alternatives
 
 ROLE = "aws:iam/role:Role"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+
+
+def database_part(stack_or_plan: str | Plan) -> Plan:
+    """The Database component's part of a stack's plan."""
+    plan = stack_plan(stack_or_plan) if isinstance(stack_or_plan, str) else stack_or_plan
+    return plan.component(DATABASE)
+
 
 # --- pure pieces ------------------------------------------------------------------------------------------
 
@@ -166,18 +173,19 @@ def test_serverless_capacity_is_carried_from_config():
 
 
 def test_prod_cluster_is_aurora_postgresql_from_config():
-    plan = tier_plan("prod")
+    plan = database_part("prod")
     cluster = plan.one(CLUSTER)
     assert cluster.inputs["engine"] == "aurora-postgresql"
     assert cluster.inputs["engineVersion"] == "16.6"
     assert cluster.inputs["port"] == 5432
     assert "availabilityZones" not in cluster.inputs
     assert "serverlessv2ScalingConfiguration" not in cluster.inputs
-    assert cluster.inputs["dbSubnetGroupName"] == plan.one("aws:rds/subnetGroup:SubnetGroup").state["id"]
+    subnet_group = stack_plan("prod").one("aws:rds/subnetGroup:SubnetGroup")
+    assert cluster.inputs["dbSubnetGroupName"] == subnet_group.state["id"]
 
 
 def test_prod_has_three_r5_large_instances_in_the_cluster():
-    plan = tier_plan("prod")
+    plan = database_part("prod")
     cluster = plan.one(CLUSTER)
     instances = plan.of_type(INSTANCE)
     assert [i.inputs["instanceClass"] for i in instances] == ["db.r5.large"] * 3
@@ -188,11 +196,12 @@ def test_prod_has_three_r5_large_instances_in_the_cluster():
 
 
 def test_prod_backups_and_windows():
-    cluster = tier_plan("prod").one(CLUSTER)
+    plan = database_part("prod")
+    cluster = plan.one(CLUSTER)
     assert cluster.inputs["backupRetentionPeriod"] == 30
     assert cluster.inputs["preferredBackupWindow"] == "03:00-04:00"
     assert cluster.inputs["preferredMaintenanceWindow"] == "sun:04:00-sun:05:00"
-    instance_windows = {i.inputs["preferredMaintenanceWindow"] for i in tier_plan("prod").of_type(INSTANCE)}
+    instance_windows = {i.inputs["preferredMaintenanceWindow"] for i in plan.of_type(INSTANCE)}
     assert instance_windows == {"sun:04:00-sun:05:00"}
     assert cluster.inputs["copyTagsToSnapshot"] is True
     assert cluster.inputs["skipFinalSnapshot"] is False
@@ -202,8 +211,8 @@ def test_prod_backups_and_windows():
 
 
 def test_prod_storage_secret_and_insights_use_the_clusters_own_key():
-    plan = tier_plan("prod")
-    key = plan.one(KMS_KEY, "database-kms")
+    plan = database_part("prod")
+    key = plan.one(KMS_KEY, "platform-database-kms")
     cluster = plan.one(CLUSTER)
     assert key.inputs["enableKeyRotation"] is True
     assert cluster.inputs["storageEncrypted"] is True
@@ -214,12 +223,12 @@ def test_prod_storage_secret_and_insights_use_the_clusters_own_key():
         assert instance.inputs["performanceInsightsEnabled"] is True
         assert instance.inputs["performanceInsightsKmsKeyId"] == key.state["arn"]
         assert instance.inputs["performanceInsightsRetentionPeriod"] == 7
-    alias = plan.one("aws:kms/alias:Alias", "database-kms")
+    alias = plan.one("aws:kms/alias:Alias", "platform-database-kms")
     assert alias.inputs["targetKeyId"] == key.state["keyId"]
 
 
 def test_prod_authentication_is_iam_and_a_managed_master_password():
-    cluster = tier_plan("prod").one(CLUSTER)
+    cluster = database_part("prod").one(CLUSTER)
     assert cluster.inputs["iamDatabaseAuthenticationEnabled"] is True
     assert cluster.inputs["manageMasterUserPassword"] is True
     assert cluster.state["masterUserSecrets"][0]["secretArn"].startswith(
@@ -228,7 +237,7 @@ def test_prod_authentication_is_iam_and_a_managed_master_password():
 
 
 def test_prod_parameter_groups():
-    plan = tier_plan("prod")
+    plan = database_part("prod")
     cluster = plan.one(CLUSTER)
     group = plan.one("aws:rds/clusterParameterGroup:ClusterParameterGroup")
     assert cluster.inputs["dbClusterParameterGroupName"] == group.state["id"]
@@ -243,11 +252,11 @@ def test_prod_parameter_groups():
 
 
 def test_prod_enhanced_monitoring_role():
-    plan = tier_plan("prod")
-    role = plan.one(ROLE, "database-monitoring")
+    plan = database_part("prod")
+    role = plan.one(ROLE, "platform-database-monitoring")
     trust = json.loads(role.inputs["assumeRolePolicy"])
     assert trust["Statement"][0]["Principal"] == {"Service": "monitoring.rds.amazonaws.com"}
-    attachment = plan.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "database-monitoring")
+    attachment = plan.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "platform-database-monitoring")
     assert attachment.inputs["role"] == role.state["id"]
     assert attachment.inputs["policyArn"].endswith(":policy/service-role/AmazonRDSEnhancedMonitoringRole")
     for instance in plan.of_type(INSTANCE):
@@ -256,34 +265,34 @@ def test_prod_enhanced_monitoring_role():
 
 
 def test_prod_postgresql_log_is_exported_to_a_retained_log_group():
-    plan = tier_plan("prod")
+    plan = database_part("prod")
     cluster = plan.one(CLUSTER)
     assert cluster.inputs["enabledCloudwatchLogsExports"] == ["postgresql"]
-    log_group = plan.one(LOG_GROUP, "database-postgresql")
+    log_group = plan.one(LOG_GROUP, "platform-database-postgresql")
     assert log_group.state["name"] == f"/aws/rds/cluster/{cluster.state['id']}/postgresql"
     assert log_group.inputs["retentionInDays"] == 30
 
 
 def test_what_aws_would_otherwise_make_or_check_exists_first():
-    plan = tier_plan("prod")
+    plan = database_part("prod")
     # RDS would make the log group itself, unretained, and ours would then fail to be created.
-    assert plan.one(LOG_GROUP, "database-postgresql").urn in plan.one(CLUSTER).dependencies
-    attachment = plan.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "database-monitoring")
+    assert plan.one(LOG_GROUP, "platform-database-postgresql").urn in plan.one(CLUSTER).dependencies
+    attachment = plan.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "platform-database-monitoring")
     assert all(attachment.urn in instance.dependencies for instance in plan.of_type(INSTANCE))
 
 
 def test_prod_database_sits_in_its_own_security_group():
-    plan = tier_plan("prod")
-    group = plan.one("aws:ec2/securityGroup:SecurityGroup", "database-sg")
+    plan = database_part("prod")
+    group = plan.one("aws:ec2/securityGroup:SecurityGroup", "platform-database-sg")
     assert plan.one(CLUSTER).inputs["vpcSecurityGroupIds"] == [group.state["id"]]
-    assert group.inputs["vpcId"] == plan.one("aws:ec2/vpc:Vpc").state["id"]
+    assert group.inputs["vpcId"] == stack_plan("prod").one("aws:ec2/vpc:Vpc").state["id"]
 
 
 # --- dev --------------------------------------------------------------------------------------------------
 
 
 def test_dev_has_one_small_instance_and_loosens_explicitly():
-    plan = tier_plan("dev")
+    plan = database_part("dev")
     cluster = plan.one(CLUSTER)
     (instance,) = plan.of_type(INSTANCE)
     assert instance.inputs["instanceClass"] == "db.t4g.medium"
@@ -292,25 +301,24 @@ def test_dev_has_one_small_instance_and_loosens_explicitly():
     assert "finalSnapshotIdentifier" not in cluster.inputs
     assert cluster.inputs["applyImmediately"] is True
     assert cluster.inputs["backupRetentionPeriod"] == 1
-    assert plan.one(LOG_GROUP, "database-postgresql").inputs["retentionInDays"] == 7
+    assert plan.one(LOG_GROUP, "platform-database-postgresql").inputs["retentionInDays"] == 7
     # Still encrypted, TLS-only and IAM-authenticated.
     assert cluster.inputs["storageEncrypted"] is True
     assert cluster.inputs["iamDatabaseAuthenticationEnabled"] is True
 
 
 def test_dev_without_monitoring_or_insights_makes_no_role():
-    plan = tier_plan("dev")
+    plan = database_part("dev")
     (instance,) = plan.of_type(INSTANCE)
     assert instance.inputs["monitoringInterval"] == 0
     assert "monitoringRoleArn" not in instance.inputs
-    assert not [r for r in plan.of_type(ROLE) if r.name.startswith("database")]
+    assert plan.of_type(ROLE) == []
     assert instance.inputs["performanceInsightsEnabled"] is False
     assert "performanceInsightsKmsKeyId" not in instance.inputs
 
 
 def test_dev_may_choose_serverless_v2():
-    raw = with_section(raw_stack_config("dev"), "database", serverless={"minCapacity": 0.5, "maxCapacity": 4})
-    plan = run_data_tier(raw, "dev")
+    plan = database_part(dev_alternatives())
     cluster = plan.one(CLUSTER)
     assert cluster.inputs["serverlessv2ScalingConfiguration"] == {"minCapacity": 0.5, "maxCapacity": 4}
     assert cluster.inputs["engineMode"] == "provisioned"

@@ -13,7 +13,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 from offline.emulation import EmulationError, emulated_types
 from offline.runner import PROJECT_DIR, main_program, mocked_stack, run_under_mocks
-from tests.conftest import offline, raw_stack_config
+from tests.conftest import offline, preview_json, raw_stack_config
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -26,9 +26,7 @@ def write_stack(tmp_path: Path, stack: str, config_yaml: str) -> Path:
 
 @pytest.mark.parametrize(("stack", "subnets", "nats"), [("prod", 9, 3), ("dev", 6, 1)])
 def test_preview_json_lists_the_network(stack, subnets, nats):
-    result = offline("preview", "--stack", stack, "--json")
-    assert result.returncode == 0, result.stderr
-    plan = json.loads(result.stdout)
+    plan = preview_json(stack)
     assert plan["stack"] == stack
     types = [r["type"] for r in plan["resources"]]
     assert types.count("aws:ec2/vpc:Vpc") == 1
