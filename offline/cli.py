@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 
 from components.config import ConfigError
+from offline import cost as costing
+from offline.diagram import Format, build, render
 from offline.emulation import EmulationError
 from offline.render import plan_report
 from offline.runner import Plan, read_stack_file, run_program, stack_file, stack_name_of
@@ -69,11 +71,14 @@ def run_plan(stack: str | None, config_file: Path | None) -> Plan:
     try:
         return run_program(raw, name)
     except ConfigError as problem:
-        err.print(f"[red]{problem}[/red]", highlight=False)
-        raise typer.Exit(EXIT_CONFIG) from None
+        _fail(problem, EXIT_CONFIG)
     except EmulationError as problem:
-        err.print(f"[red]preview failed: {problem}[/red]", highlight=False)
-        raise typer.Exit(EXIT_FAILED) from None
+        _fail(problem, EXIT_FAILED, "preview failed: ")
+
+
+def _fail(problem: Exception, code: int, prefix: str = "") -> NoReturn:
+    err.print(f"[red]{prefix}{problem}[/red]", highlight=False)
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -88,3 +93,65 @@ def preview(
         typer.echo(json.dumps(plan.to_json(), indent=2, sort_keys=False))
         return
     Console().print(plan_report(plan))
+
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+def _estimate(plan: Plan) -> costing.Estimate:
+    try:
+        return costing.estimate(plan)
+    except LookupError as problem:
+        _fail(problem, EXIT_FAILED)
+
+
+@app.command()
+def cost(
+    stack: StackOption = None,
+    config_file: ConfigFileOption = None,
+    compare: Annotated[
+        str | None,
+        typer.Option(
+            "--compare",
+            help="Another stack (a name, or a stack file) to compare with, per component.",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Estimate a stack's monthly cost, line by line, from the resources of its plan."""
+    result = _estimate(run_plan(stack, config_file))
+    other = None
+    if compare is not None:
+        other_file = Path(compare)
+        other_plan = run_plan(None, other_file) if other_file.is_file() else run_plan(compare, None)
+        other = _estimate(other_plan)
+    if as_json:
+        data = result.to_json()
+        if other is not None:
+            rows = costing.difference(result.by_component(), other.by_component())
+            data["compare"] = {
+                "stack": other.stack,
+                "components": {
+                    name: {"this": round(a, 2), "other": round(b, 2), "difference": round(change, 2)}
+                    for name, (a, b, change) in rows.items()
+                },
+            }
+        typer.echo(json.dumps(data, indent=2))
+        return
+    console = Console()
+    console.print(costing.report(result))
+    if other is not None:
+        console.print(costing.comparison_table(result, other))
+
+
+@app.command()
+def diagram(
+    stack: StackOption = None,
+    config_file: ConfigFileOption = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Mermaid (for Markdown) or Graphviz DOT.")] = (
+        Format.MERMAID
+    ),
+) -> None:
+    """Draw a stack's architecture from the resources of its plan."""
+    typer.echo(render(build(run_plan(stack, config_file)), fmt), nl=False)

@@ -1,0 +1,195 @@
+"""The diagram: built from the recorded resources, so it changes when they do."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+from offline.cli import app
+from offline.diagram import NODE_GROUPS, Graph, Node, build, dot, mermaid, node_id, subnet_tiers
+from offline.runner import Plan
+from tests.conftest import stack_plan
+from tests.plans import edited, resource
+
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+AURORA = "aws:rds/cluster:Cluster"
+REDIS = "aws:elasticache/replicationGroup:ReplicationGroup"
+
+
+def node_of(graph: Graph, plan: Plan, type_token: str) -> str:
+    (found,) = plan.of_type(type_token)
+    assert node_id(found.name) in graph.node_ids()
+    return node_id(found.name)
+
+
+def edge_labels(graph: Graph, source: str, target: str) -> list[str]:
+    return [edge.label for edge in graph.edges if (edge.source, edge.target) == (source, target)]
+
+
+def group_of(graph: Graph, node: str) -> str | None:
+    return next(n.group for n in graph.nodes if n.id == node)
+
+
+def test_tiers_come_from_routing_and_subnet_groups_and_agree_with_the_network_s_own_tags():
+    plan = stack_plan("prod")
+    tiers = subnet_tiers(plan)
+    tagged = {s.state["id"]: s.inputs["tags"]["Tier"] for s in plan.of_type("aws:ec2/subnet:Subnet")}
+    assert tiers == tagged
+    assert sorted(set(tiers.values())) == ["database", "private", "public"]
+
+
+def test_prod_shows_the_vpc_tiers_nat_node_groups_and_data_stores():
+    plan = stack_plan("prod")
+    graph = build(plan)
+    (vpc,) = plan.of_type("aws:ec2/vpc:Vpc")
+    labels = {group.id: group.label for group in graph.groups}
+    vpc_group = node_id("vpc", vpc.name)
+    assert labels[vpc_group] == f"VPC {vpc.inputs['cidrBlock']}"
+    for tier in ("public", "private", "database"):
+        assert labels[node_id(vpc_group, tier)] == f"{tier} subnets"
+    nats = [n for n in graph.nodes if n.label.startswith("NAT gateway")]
+    assert len(nats) == len(plan.of_type("aws:ec2/natGateway:NatGateway")) == 3
+    assert {n.group for n in nats} == {node_id(vpc_group, "public")}
+    groups = [n for n in graph.nodes if n.group == NODE_GROUPS]
+    assert sorted(n.id for n in groups) == sorted(node_id(g.name) for g in plan.of_type(NODE_GROUP))
+    assert next(g for g in graph.groups if g.id == NODE_GROUPS).parent == node_id(vpc_group, "private")
+    for store in (AURORA, REDIS):
+        assert group_of(graph, node_of(graph, plan, store)) == node_id(vpc_group, "database")
+
+
+def test_the_nodes_reach_both_data_stores_on_their_ports_and_nothing_else_does():
+    plan = stack_plan("prod")
+    graph = build(plan)
+    aurora, redis = node_of(graph, plan, AURORA), node_of(graph, plan, REDIS)
+    assert edge_labels(graph, NODE_GROUPS, aurora) == ["tcp 5432"]
+    assert edge_labels(graph, NODE_GROUPS, redis) == ["tcp 6379"]
+    assert {edge.source for edge in graph.edges if edge.target in (aurora, redis)} == {NODE_GROUPS}
+
+
+def test_an_edge_exists_only_while_its_security_group_rule_does():
+    plan = stack_plan("prod")
+    (database,) = plan.of_type("platform:index:Database")
+    without = edited(plan, drop=lambda r: r.type == INGRESS and r.parent == database.urn)
+    graph = build(without)
+    aurora, redis = node_of(graph, without, AURORA), node_of(graph, without, REDIS)
+    assert edge_labels(graph, NODE_GROUPS, aurora) == []
+    assert edge_labels(graph, NODE_GROUPS, redis) == ["tcp 6379"]
+
+
+def test_with_one_node_group_the_edges_start_at_that_group():
+    plan = stack_plan("dev")
+    graph = build(plan)
+    (group,) = plan.of_type(NODE_GROUP)
+    assert edge_labels(graph, node_id(group.name), node_of(graph, plan, AURORA)) == ["tcp 5432"]
+    assert edge_labels(graph, node_id(group.name), node_of(graph, plan, REDIS)) == ["tcp 6379"]
+    nats = [n for n in graph.nodes if n.label.startswith("NAT gateway")]
+    assert len(nats) == 1  # dev's single NAT gateway
+
+
+def test_no_mesh_gateway_is_drawn_while_the_plan_has_none():
+    plan = stack_plan("prod")
+    assert not any(r.type.startswith("kubernetes:networking.istio.io/") for r in plan.resources)
+    assert "Istio" not in mermaid(build(plan))
+
+
+def with_mesh(plan: Plan) -> Plan:
+    """The plan with what the mesh component will register: the Istio ingress gateway and routes."""
+    gateway_service = resource(
+        plan,
+        "kubernetes:core/v1:Service",
+        "platform-mesh-ingress",
+        {"metadata": {"name": "istio-ingressgateway"}},
+    )
+    gateway = resource(
+        plan,
+        "kubernetes:networking.istio.io/v1:Gateway",
+        "platform-mesh-gateway",
+        {"spec": {"servers": [{"hosts": ["api.example.com"]}, {"hosts": ["*.agents.example.com"]}]}},
+    )
+    routes = [
+        resource(
+            plan, "kubernetes:networking.istio.io/v1:VirtualService", f"platform-mesh-{name}", {"spec": {}}
+        )
+        for name in ("agent-runtime", "tool-gateway")
+    ]
+    return edited(plan, add=[gateway_service, gateway, *routes])
+
+
+def test_the_mesh_gateway_appears_with_its_hosts_when_the_plan_has_one():
+    graph = build(with_mesh(stack_plan("prod")))
+    (gateway,) = [n for n in graph.nodes if n.label.startswith("Istio ingress gateway")]
+    assert gateway.label == "Istio ingress gateway: *.agents.example.com, api.example.com"
+    assert edge_labels(graph, "internet", gateway.id) == ["HTTPS"]
+    assert edge_labels(graph, gateway.id, NODE_GROUPS) == ["2 routed services"]
+
+
+def test_a_gateway_service_alone_is_recognised_by_its_istio_name():
+    plan = stack_plan("dev")
+    service = resource(
+        plan, "kubernetes:core/v1:Service", "gw", {"metadata": {"name": "istio-ingressgateway"}}
+    )
+    other = resource(plan, "kubernetes:core/v1:Service", "api", {"metadata": {"name": "agent-runtime"}})
+    graph = build(edited(plan, add=[service, other]))
+    assert [n.label for n in graph.nodes if "Istio" in n.label] == ["Istio ingress gateway"]
+
+
+# --- the renderings -------------------------------------------------------------------------------------
+
+
+def mermaid_structure(text: str) -> tuple[set[str], set[str], list[tuple[str, str]]]:
+    nodes, groups, edges, depth = set(), set(), [], 0
+    for line in text.splitlines()[1:]:
+        line = line.strip()
+        if line.startswith("subgraph "):
+            groups.add(line.split()[1].split("[")[0])
+            depth += 1
+        elif line == "end":
+            depth -= 1
+            assert depth >= 0
+        elif match := re.fullmatch(r"(\w+) -->(?:\|\"[^\"]*\"\|)? (\w+)", line):
+            edges.append((match[1], match[2]))
+        else:
+            match = re.match(r"(\w+)[\[(]", line)
+            assert match, f"not a node, subgraph or edge: {line}"
+            nodes.add(match[1])
+    assert depth == 0
+    return nodes, groups, edges
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_the_mermaid_is_a_flowchart_whose_edges_join_declared_nodes(stack):
+    text = mermaid(build(with_mesh(stack_plan(stack))))
+    assert text.startswith("flowchart LR\n")
+    nodes, groups, edges = mermaid_structure(text)
+    assert edges
+    for source, target in edges:
+        assert source in nodes | groups and target in nodes | groups
+
+
+def test_labels_cannot_break_out_of_their_quotes():
+    graph = Graph("t")
+    graph.nodes.append(Node("a", 'say "hi"'))
+    assert 'a["say #quot;hi#quot;"]' in mermaid(graph)
+    assert 'a [label="say \\"hi\\""' in dot(graph)
+
+
+def test_the_dot_draws_edges_to_a_group_at_its_border():
+    text = dot(build(stack_plan("prod")))
+    assert text.startswith('digraph "platform prod" {') and text.rstrip().endswith("}")
+    assert text.count("{") == text.count("}")
+    declared = set(re.findall(r"^\s*(\w+) \[label=", text, re.MULTILINE))
+    for source, target in re.findall(r"^\s*(\w+) -> (\w+)", text, re.MULTILINE):
+        assert {source, target} <= declared
+    assert "[ltail=cluster_node_groups, " in text  # the nodes' edges leave the node groups' box
+
+
+def test_the_command_prints_either_format():
+    runner = CliRunner()
+    as_mermaid = runner.invoke(app, ["diagram", "--stack", "dev"])
+    as_dot = runner.invoke(app, ["diagram", "--stack", "dev", "--format", "dot"])
+    assert as_mermaid.exit_code == 0 and as_dot.exit_code == 0, as_mermaid.output + as_dot.output
+    assert as_mermaid.output == mermaid(build(stack_plan("dev")))
+    assert as_dot.output.startswith("digraph")
