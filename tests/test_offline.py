@@ -135,3 +135,19 @@ def test_stack_outputs_resolve():
             pulumi.runtime.stack.run_in_stack(lambda: pulumi.export("answer", pulumi.Output.secret("x")))
         )
     assert repr(monitor.stack_outputs["answer"]) == "[secret]"
+
+
+def _role_with_policy(policy_arn: str) -> None:
+    role = aws.iam.Role("role", assume_role_policy='{"Version":"2012-10-17","Statement":[]}')
+    aws.iam.RolePolicyAttachment("attachment", role=role.name, policy_arn=policy_arn)
+
+
+def test_only_policies_aws_manages_can_be_attached():
+    resources, _ = run_under_mocks(
+        lambda: _role_with_policy("arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy"), {}, "dev"
+    )
+    assert any(r.type == "aws:iam/rolePolicyAttachment:RolePolicyAttachment" for r in resources)
+    with pytest.raises(EmulationError, match="NoSuchEntity"):
+        run_under_mocks(
+            lambda: _role_with_policy("arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicyy"), {}, "dev"
+        )

@@ -170,8 +170,8 @@ _ACCOUNT_ENVIRONMENT = {
     "AWS_SECURITY_TOKEN": "testing",
     # The program looks up no AMIs; loading moto's thousand would be a fifth of every run.
     "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
-    # AWS' managed policies exist in every account: attaching one that does not exist must fail.
-    "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
+    # AWS' managed policies: only those attached are put in (see network._ensure_aws_managed_policy).
+    "MOTO_IAM_LOAD_MANAGED_POLICIES": "false",
 }
 
 

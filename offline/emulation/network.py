@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from typing import Any
 
 import pulumi
@@ -275,8 +277,41 @@ def _iam_role_policy(e: AwsEmulator, a: pulumi.runtime.MockResourceArgs) -> tupl
     return f"{a.inputs['role']}:{name}", {"name": name}
 
 
+_AWS_MANAGED_POLICY = "arn:aws:iam::aws:policy/"
+
+
+@functools.cache
+def _aws_managed_policies() -> dict[str, dict[str, Any]]:
+    """AWS' managed policies as moto knows them, by ARN (parsed once per process)."""
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
+
+    return {
+        f"{_AWS_MANAGED_POLICY}{data.get('Path', '/').lstrip('/')}{name}": {"name": name, **data}
+        for name, data in json.loads(aws_managed_policies_data).items()
+    }
+
+
+def _ensure_aws_managed_policy(e: AwsEmulator, arn: str) -> None:
+    """Puts the AWS-managed policy ``arn`` into the account when AWS has one by that ARN.
+
+    Every real account has all of them; loading moto's 1,300 into each emulated account costs a second
+    a run, so only those the program attaches are put in. An unknown ARN stays out, and attaching it
+    fails as it would in AWS.
+    """
+    data = _aws_managed_policies().get(arn)
+    if data is None:
+        return
+    from moto.iam.models import AWSManagedPolicy, iam_backends
+
+    backend = iam_backends[ACCOUNT_ID]["aws"]
+    if arn not in backend.managed_policies:
+        backend.managed_policies[arn] = AWSManagedPolicy.from_data(data["name"], ACCOUNT_ID, e.region, data)
+
+
 @handles("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
 def _iam_role_policy_attachment(e: AwsEmulator, a: pulumi.runtime.MockResourceArgs) -> tuple[str, Outputs]:
+    if a.inputs["policyArn"].startswith(_AWS_MANAGED_POLICY):
+        _ensure_aws_managed_policy(e, a.inputs["policyArn"])
     e.client("iam").attach_role_policy(RoleName=a.inputs["role"], PolicyArn=a.inputs["policyArn"])
     return f"{a.inputs['role']}-{short_hash(a.inputs['policyArn'], length=12)}", {}
 
