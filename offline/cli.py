@@ -15,6 +15,7 @@ from rich.console import Console
 
 from components.config import ConfigError
 from offline import cost as costing
+from offline import summary as summaries
 from offline.diagram import Format, build, render
 from offline.emulation import EmulationError
 from offline.render import plan_report
@@ -155,3 +156,47 @@ def diagram(
 ) -> None:
     """Draw a stack's architecture from the resources of its plan."""
     typer.echo(render(build(run_plan(stack, config_file)), fmt), nl=False)
+
+
+@app.command()
+def summary(
+    stacks: Annotated[
+        list[str], typer.Option("--stack", "-s", help="A stack to summarise; repeat for several.")
+    ],
+    base_ref: Annotated[
+        str | None,
+        typer.Option(
+            "--base-ref",
+            help="A git ref (the pull request's base): its own cost command gives the figures to compare.",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Append to this file (e.g. $GITHUB_STEP_SUMMARY) instead of printing."
+        ),
+    ] = None,
+) -> None:
+    """The pull-request summary in Markdown: per stack, resources, policy, cost (against a base), diagram.
+
+    Exits 1 when a stack's preview fails; that stack's section then says why, and the others still appear.
+    """
+    bases = summaries.base_costs(base_ref, stacks) if base_ref else {}
+    sections = [summaries.HEADER]
+    failed = False
+    for stack in stacks:
+        try:
+            plan = run_program(read_stack_file(stack_file(stack)), stack)
+            sections.append(summaries.stack_summary(plan, bases.get(stack)))
+        except (ConfigError, EmulationError, LookupError, OSError, ValueError) as problem:
+            sections.append(summaries.failed_stack(stack, problem))
+            failed = True
+    text = "\n".join(sections)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        with output.open("a") as stream:
+            stream.write(text)
+    if failed:
+        raise typer.Exit(EXIT_FAILED)
