@@ -80,20 +80,21 @@ class Baseline(pulumi.ComponentResource):
                 metadata={"name": namespace, "labels": namespace_labels(namespace)},
                 opts=child,
             )
-            in_namespace = {
-                "namespace": created.metadata.name,
-                "labels": {"app.kubernetes.io/managed-by": "pulumi"},
-            }
+            labels = {"app.kubernetes.io/managed-by": "pulumi"}
             k8s.core.v1.ResourceQuota(
                 f"{name}-{namespace}-quota",
-                metadata={"name": "platform-quota", **in_namespace},
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name="platform-quota", namespace=created.metadata.name, labels=labels
+                ),
                 spec={"hard": quota_hard(spec)},
                 opts=child,
             )
             if args.connection_data:
                 k8s.core.v1.ConfigMap(
                     f"{name}-{namespace}-connections",
-                    metadata={"name": CONNECTIONS_CONFIGMAP, **in_namespace},
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        name=CONNECTIONS_CONFIGMAP, namespace=created.metadata.name, labels=labels
+                    ),
                     data=dict(args.connection_data),
                     opts=child,
                 )

@@ -170,7 +170,7 @@ class Cache(pulumi.ComponentResource):
 
     primary_endpoint: pulumi.Output[str]
     reader_endpoint: pulumi.Output[str]
-    port: pulumi.Output[int]
+    port: pulumi.Output[int | None]
     auth_token_secret_arn: pulumi.Output[str]
     security_group_id: pulumi.Output[str]
     kms_key_arn: pulumi.Output[str]
@@ -202,7 +202,10 @@ class Cache(pulumi.ComponentResource):
             f"{name}-params",
             family=cache_parameter_family(args.engine, args.engine_version),
             description=f"Parameters of {args.identifier}",
-            parameters=cache_parameters(args.maxmemory_policy),
+            parameters=[
+                aws.elasticache.ParameterGroupParameterArgs(name=p["name"], value=p["value"])
+                for p in cache_parameters(args.maxmemory_policy)
+            ],
             tags=self._tags.for_resource(f"{name}-params"),
             opts=self._child(),
         )
@@ -215,7 +218,7 @@ class Cache(pulumi.ComponentResource):
         )
         # The engine makes the result secret (the provider lists it in additional_secret_outputs); marked
         # here as well, it stays secret without that engine too, as under the offline mocks.
-        auth_token = pulumi.Output.secret(token.result)
+        auth_token: pulumi.Output[str] = pulumi.Output.secret(token.result)
         secret = aws.secretsmanager.Secret(
             f"{name}-auth-token",
             description=f"AUTH token of {args.engine} replication group {args.identifier}",

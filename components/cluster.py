@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import pulumi
 import pulumi_aws as aws
@@ -13,6 +13,8 @@ import pulumi_kubernetes as k8s
 
 from components.shared import customer_managed_key
 from components.tags import Tags
+
+T = TypeVar("T")
 
 CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 """Every control-plane log EKS can ship; all of them, since an incident needs the one left out."""
@@ -155,6 +157,14 @@ def autoscaler_tags(cluster_name: str, spec: NodeGroupSpec) -> dict[str, str]:
         f"k8s.io/cluster-autoscaler/{cluster_name}": "owned",
         **node_template_tags(spec),
     }
+
+
+def reported(value: T | None, what: str) -> T:
+    """An attribute AWS reports for every created cluster and node group, which the provider types as
+    optional; raises if it is missing rather than passing None on to an input that needs it."""
+    if value is None:
+        raise ValueError(f"AWS reported no {what}")
+    return value
 
 
 def kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str) -> str:
@@ -303,7 +313,12 @@ class NodeGroup(pulumi.ComponentResource):
             ),
         )
         # EKS does not copy a node group's tags to its Auto Scaling group, where the autoscaler reads them.
-        asg_name = group.resources.apply(lambda resources: resources[0].autoscaling_groups[0].name)
+        asg_name = group.resources.apply(
+            lambda resources: reported(
+                reported(resources[0].autoscaling_groups, "node group Auto Scaling groups")[0].name,
+                "node group Auto Scaling group name",
+            )
+        )
         for key, value in node_template_tags(spec).items():
             aws.autoscaling.Tag(
                 f"{name}-{key.rsplit('/', 2)[-2]}-{key.rsplit('/', 1)[-1]}",
@@ -406,10 +421,18 @@ class Cluster(pulumi.ComponentResource):
         )
         self.cluster_name = cluster.name
         self.endpoint = cluster.endpoint
-        self.certificate_authority_data = cluster.certificate_authority.apply(lambda ca: ca.data)
-        self.oidc_issuer_url = cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer)
+        self.certificate_authority_data = cluster.certificate_authority.apply(
+            lambda ca: reported(ca.data, "cluster certificate authority data")
+        )
+        self.oidc_issuer_url = cluster.identities.apply(
+            lambda ids: reported(
+                reported(ids[0].oidcs, "cluster OIDC identities")[0].issuer, "cluster OIDC issuer"
+            )
+        )
         self.node_security_group_id = node_sg.id
-        self.cluster_security_group_id = cluster.vpc_config.apply(lambda vpc: vpc.cluster_security_group_id)
+        self.cluster_security_group_id = cluster.vpc_config.apply(
+            lambda vpc: reported(vpc.cluster_security_group_id, "cluster security group ID")
+        )
         self.node_role_arn = node_role.arn
 
         oidc = aws.iam.OpenIdConnectProvider(
@@ -510,12 +533,10 @@ class Cluster(pulumi.ComponentResource):
         peers: Mapping[str, pulumi.Input[str]],
     ) -> None:
         for rule in rules:
-            ports = {} if rule.protocol == "-1" else {"from_port": rule.from_port, "to_port": rule.to_port}
-            peer = (
-                {"referenced_security_group_id": peers[rule.peer]}
-                if rule.peer in peers
-                else {"cidr_ipv4": rule.peer}
-            )
+            # All traffic ("-1") takes no ports; a peer is a security group by name, else a CIDR. Inputs
+            # left None are not sent at all.
+            all_traffic = rule.protocol == "-1"
+            peer_group = peers.get(rule.peer)
             rule_type = (
                 aws.vpc.SecurityGroupIngressRule
                 if rule.direction == "ingress"
@@ -526,8 +547,10 @@ class Cluster(pulumi.ComponentResource):
                 security_group_id=group.id,
                 ip_protocol=rule.protocol,
                 description=rule.why,
-                **ports,
-                **peer,
+                from_port=None if all_traffic else rule.from_port,
+                to_port=None if all_traffic else rule.to_port,
+                referenced_security_group_id=peer_group,
+                cidr_ipv4=None if peer_group is not None else rule.peer,
                 opts=self._child(),
             )
 

@@ -229,7 +229,7 @@ class Database(pulumi.ComponentResource):
     endpoint: pulumi.Output[str]
     reader_endpoint: pulumi.Output[str]
     port: pulumi.Output[int]
-    master_user_secret_arn: pulumi.Output[str]
+    master_user_secret_arn: pulumi.Output[str | None]
     security_group_id: pulumi.Output[str]
     kms_key_arn: pulumi.Output[str]
 
@@ -262,7 +262,12 @@ class Database(pulumi.ComponentResource):
             f"{name}-cluster-params",
             family=family,
             description=f"Cluster parameters of {args.identifier}",
-            parameters=[p._asdict() for p in cluster_parameters(args.log_min_duration_ms)],
+            parameters=[
+                aws.rds.ClusterParameterGroupParameterArgs(
+                    name=p.name, value=p.value, apply_method=p.apply_method
+                )
+                for p in cluster_parameters(args.log_min_duration_ms)
+            ],
             tags=self._tags.for_resource(f"{name}-cluster-params"),
             opts=self._child(),
         )
@@ -333,7 +338,8 @@ class Database(pulumi.ComponentResource):
                 f"{name}-{index}",
                 identifier=identifier,
                 cluster_identifier=cluster.id,
-                engine=ENGINE,
+                # The instance's input is typed as the enum; it is sent as its value, the same as ENGINE.
+                engine=aws.rds.EngineType.AURORA_POSTGRESQL,
                 engine_version=cluster.engine_version,
                 instance_class=SERVERLESS_INSTANCE_CLASS if serverless else args.instance_class,
                 auto_minor_version_upgrade=False,

@@ -42,7 +42,7 @@ class NetworkArgs:
 
 def subnet_tags(tier: Tier, cluster_name: str) -> dict[str, str]:
     """EKS discovery tags: where the AWS Load Balancer Controller puts internet-facing and internal LBs."""
-    tags = {"Tier": tier}
+    tags: dict[str, str] = {"Tier": tier}
     if tier == "public":
         tags["kubernetes.io/role/elb"] = "1"
     elif tier == "private":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict, cast
+
 import pulumi
 
 from components.baseline import Baseline, BaselineArgs, NamespaceSpec
@@ -10,7 +12,17 @@ from components.cluster import Cluster, ClusterArgs, NodeGroupSpec, Taint
 from components.config import NodeGroupConfig, StackConfig
 from components.database import Database, DatabaseArgs
 from components.network import Network, NetworkArgs
-from components.tags import stack_tags
+from components.tags import Tags, stack_tags
+
+
+class DataTierArgs(TypedDict):
+    """What the database and the cache are both given: where they live and who may connect."""
+
+    identifier: str
+    vpc_id: pulumi.Input[str]
+    node_security_group_id: pulumi.Input[str]
+    protect: bool
+    tags: Tags
 
 
 def node_group_spec(config: NodeGroupConfig) -> NodeGroupSpec:
@@ -70,7 +82,7 @@ class Platform(pulumi.ComponentResource):
                 endpoint_public_access=cluster.endpoint_public_access,
                 public_access_cidrs=tuple(cluster.public_access_cidrs),
                 admin_role_arns=tuple(cluster.admin_role_arns),
-                addon_versions=dict(cluster.addon_versions),
+                addon_versions={addon: version for addon, version in cluster.addon_versions.items()},
                 log_retention_days=cluster.log_retention_days,
                 protect=config.is_prod,
                 tags=tags,
@@ -78,7 +90,7 @@ class Platform(pulumi.ComponentResource):
             opts=child,
         )
         # The data tier admits the cluster's nodes by their security group: nobody wires SGs by hand.
-        data_tier = {
+        data_tier: DataTierArgs = {
             "identifier": config.cluster_name,
             "vpc_id": self.network.vpc_id,
             "node_security_group_id": self.cluster.node_security_group_id,
@@ -132,7 +144,8 @@ class Platform(pulumi.ComponentResource):
             "DATABASE_HOST": self.database.endpoint,
             "DATABASE_READER_HOST": self.database.reader_endpoint,
             "DATABASE_PORT": self.database.port.apply(str),
-            "DATABASE_SECRET_ARN": self.database.master_user_secret_arn,
+            # RDS always reports the secret it manages; only mocks that echo inputs leave it None.
+            "DATABASE_SECRET_ARN": cast("pulumi.Output[str]", self.database.master_user_secret_arn),
             "CACHE_HOST": self.cache.primary_endpoint,
             "CACHE_READER_HOST": self.cache.reader_endpoint,
             "CACHE_PORT": self.cache.port.apply(str),

@@ -12,7 +12,7 @@ import asyncio
 import json
 import runpy
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -256,12 +256,14 @@ class EchoMocks(pulumi.runtime.Mocks):
         computed = self._COMPUTED.get(args.typ, {})
         return (f"{args.name}-id" if args.custom else None), {**args.inputs, **computed}
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
-        return {
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]]]:
+        """The invoke's result and its check failures (none)."""
+        result = {
             "names": [f"us-east-1{z}" for z in "abcdef"],
             "region": "us-east-1",
             "accountId": "123456789012",
         }
+        return result, []
 
 
 # --- stack files ---------------------------------------------------------------------------------------
@@ -375,7 +377,11 @@ def _quiet_about_reported_failures(loop: asyncio.AbstractEventLoop, context: dic
 
 
 def run_under_mocks(
-    program: Callable[[], object], raw_config: Mapping[str, str], stack: str, *, emulate: bool = True
+    program: Callable[[], Awaitable[None] | None],
+    raw_config: Mapping[str, str],
+    stack: str,
+    *,
+    emulate: bool = True,
 ) -> tuple[list[RecordedResource], dict[str, Any]]:
     """Runs any Pulumi ``program`` in a fresh stack under the mocks; its resources (by URN) and outputs."""
     with mocked_stack(raw_config, stack, emulate=emulate) as monitor:

@@ -110,12 +110,13 @@ class AwsEmulator(pulumi.runtime.Mocks):
                 ) from None
         return resource_id, {**args.inputs, **outputs, "id": resource_id}
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]]]:
+        """The invoke's result and its check failures (none: an invoke AWS would refuse raises)."""
         handler = _CALLS.get(args.token)
         if handler is None:
             raise EmulationError(f"no emulation for the invoke {args.token}; add one in offline/emulator.py")
         with self._lock:
-            return handler(self, args)
+            return handler(self, args), []
 
 
 def plain(value: Any) -> Any:
