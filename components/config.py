@@ -292,6 +292,10 @@ Quantity = Annotated[
         "a Kubernetes quantity like '500m', '4' or '16Gi'",
     ),
 ]
+SemanticVersion = Annotated[str, _pattern(r"\d+\.\d+\.\d+", "a MAJOR.MINOR.PATCH version like '1.28.0'")]
+UriPrefix = Annotated[
+    str, Field(max_length=1024), _pattern(r"/[^\s]*", "a URI path prefix starting with '/'")
+]
 MajorMinorVersion = Annotated[str, _pattern(r"\d+\.\d+", "a MAJOR.MINOR version like '16.6'")]
 MaintenanceWindow = Annotated[str, _window_at_least(parse_weekly_window, 30)]
 BackupWindow = Annotated[str, _window_at_least(parse_daily_window, 30)]
@@ -589,23 +593,57 @@ class MeshServiceConfig(_Model):
     """Required. Namespace the service runs in; must be declared in platform:namespaces."""
     port: Port
     """Required. Service port (1-65535)."""
+    hosts: list[Hostname] | None = None
+    """Default: every gateway host. Gateway hosts routed to this service (each one of gatewayHosts)."""
+    path_prefix: UriPrefix = "/"
+    """Default /. URI prefix routed to this service; a host's prefixes must differ between services."""
     canary_weight: Annotated[int, Field(ge=0, le=100)] = 0
     """Default 0. Share of traffic sent to the canary subset (percent, 0-100)."""
     timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
     """Default 30. Request timeout (seconds, > 0 and <= 3600)."""
     retries: Annotated[int, Field(ge=0, le=10)] = 3
-    """Default 3. Retry attempts per request (0-10)."""
+    """Default 3. Retry attempts per request (0-10); each try gets timeoutSeconds / retries."""
+    allowed_namespaces: list[Dns1123Label] = Field(default_factory=list)
+    """Default [] (the gateway and its own namespace only). Further namespaces whose workloads may call it."""
+    max_unavailable: Annotated[int, Field(ge=1)] = 1
+    """Default 1. Pods of the service a voluntary disruption (node drain) may take down at once (count)."""
 
 
 class MeshConfig(_Model):
-    """``platform:mesh``: Istio ingress and the routed services."""
+    """``platform:mesh``: Istio (control plane, CNI, ingress gateway) and the routed services."""
 
+    istio_version: SemanticVersion = "1.28.0"
+    """Default 1.28.0. Version of Istio's Helm charts (base, cni, istiod, gateway); one for all four."""
     gateway_hosts: list[Hostname] = Field(default_factory=list)
     """Default []. Hostnames the ingress gateway serves; '*.example.com' wildcards allowed."""
     tls_secret_name: Dns1123Subdomain = "gateway-tls"
-    """Default gateway-tls. Kubernetes secret holding the gateway's TLS certificate."""
+    """Default gateway-tls. Secret in istio-system holding the gateway's certificate (made outside Pulumi)."""
+    control_plane_replicas: Annotated[int, Field(ge=1, le=10)] = 2
+    """Default 2. Fewest istiod replicas (count, 1-10); prod needs at least 2."""
+    gateway_min_replicas: Annotated[int, Field(ge=1)] = 2
+    """Default 2. Fewest ingress gateway replicas (count); prod needs at least 2."""
+    gateway_max_replicas: Annotated[int, Field(ge=1)] = 10
+    """Default 10. Most ingress gateway replicas the autoscaler may run (count, >= gatewayMinReplicas)."""
+    outbound_traffic_policy: Literal["REGISTRY_ONLY", "ALLOW_ANY"] = "REGISTRY_ONLY"
+    """Default REGISTRY_ONLY. Sidecars reach only in-mesh services and egressHosts; ALLOW_ANY lets all out."""
+    egress_hosts: list[Hostname] = Field(default_factory=list)
+    """Default []. External hosts workloads may call over TLS on 443 (e.g. a model provider's API)."""
     services: dict[Dns1123Label, MeshServiceConfig] = Field(default_factory=dict)
     """Default {}. Routed services by name."""
+
+    def routed_hosts(self, service: str) -> list[str]:
+        """The gateway hosts routed to ``service``: its own list, or all of them."""
+        return list(self.services[service].hosts or self.gateway_hosts)
+
+    @model_validator(mode="after")
+    def _gateway_scales_up(self) -> Self:
+        if self.gateway_max_replicas < self.gateway_min_replicas:
+            raise _field_error(
+                "gatewayMaxReplicas",
+                f"must be >= gatewayMinReplicas ({self.gateway_min_replicas}), "
+                f"got {self.gateway_max_replicas}",
+            )
+        return self
 
 
 class NamespaceConfig(_Model):
@@ -706,11 +744,55 @@ def _mesh_namespaces_declared(config: StackConfig) -> Iterator[tuple[Loc, str]]:
             )
 
 
+def _mesh_routes(config: StackConfig) -> Iterator[tuple[Loc, str]]:
+    """Every routed service is reachable through the gateway, and no two claim the same host and prefix."""
+    mesh = config.mesh
+    claimed: dict[tuple[str, str], str] = {}
+    for name, service in mesh.services.items():
+        if not mesh.gateway_hosts:
+            yield (
+                ("mesh", "gatewayHosts"),
+                f"services are routed through the gateway; list its hosts ({name!r})",
+            )
+            return
+        for index, host in enumerate(service.hosts or []):
+            if host not in mesh.gateway_hosts:
+                yield (
+                    ("mesh", "services", name, "hosts", index),
+                    f"{host!r} is not one of gatewayHosts {mesh.gateway_hosts}",
+                )
+        for host in mesh.routed_hosts(name):
+            other = claimed.setdefault((host, service.path_prefix), name)
+            if other != name:
+                yield (
+                    ("mesh", "services", name, "pathPrefix"),
+                    f"{host}{service.path_prefix} is already routed to {other!r}; give one a longer prefix",
+                )
+        for index, namespace in enumerate(service.allowed_namespaces):
+            if namespace not in config.namespaces:
+                yield (
+                    ("mesh", "services", name, "allowedNamespaces", index),
+                    f"namespace {namespace!r} is not declared in {config.project}:namespaces",
+                )
+
+
+def _prod_mesh(config: StackConfig) -> Iterator[tuple[Loc, str]]:
+    if config.is_prod:
+        for key, replicas in (
+            ("controlPlaneReplicas", config.mesh.control_plane_replicas),
+            ("gatewayMinReplicas", config.mesh.gateway_min_replicas),
+        ):
+            if replicas < 2:
+                yield ("mesh", key), f"prod needs at least 2 so one can be lost, got {replicas}"
+
+
 _RULES: tuple[tuple[tuple[str, ...], _Rule], ...] = (
     (("cluster",), _prod_cluster),
     (("database",), _prod_database),
     (("cache",), _prod_cache),
     (("mesh", "namespaces"), _mesh_namespaces_declared),
+    (("mesh", "namespaces"), _mesh_routes),
+    (("mesh",), _prod_mesh),
 )
 """Rules over whole sections, each with the sections it reads: it runs only if they all validated."""
 

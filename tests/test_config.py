@@ -86,13 +86,14 @@ def taint(**overrides: Any) -> dict[str, Any]:
     )
 
 
+HOSTS = ["api.example.com"]
 NAMESPACES = section("namespaces", {"agents": {"cpuRequests": "64", "memoryRequests": "256Gi", "pods": 500}})
 
 
 def service(**overrides: Any) -> dict[str, Any]:
     """A mesh with one service in a declared namespace, with ``overrides``."""
     spec = {"namespace": "agents", "port": 8080, **overrides}
-    return {**mesh(services={"agent-runtime": spec}), **NAMESPACES}
+    return {**mesh(gatewayHosts=HOSTS, services={"agent-runtime": spec}), **NAMESPACES}
 
 
 def namespace(name: str = "agents", **overrides: Any) -> dict[str, Any]:
@@ -520,7 +521,7 @@ ONE_BAD_VALUE = [
     (
         "platform:mesh.services.Agent_Runtime",
         {
-            **mesh(services={"Agent_Runtime": {"namespace": "agents", "port": 80}}),
+            **mesh(gatewayHosts=HOSTS, services={"Agent_Runtime": {"namespace": "agents", "port": 80}}),
             **NAMESPACES,
         },
         "invalid key: must be a DNS-1123 label",
@@ -533,14 +534,14 @@ ONE_BAD_VALUE = [
     ),
     (
         f"{SVC}.namespace",
-        mesh(services={"agent-runtime": {"namespace": "agents", "port": 80}}),
+        mesh(gatewayHosts=HOSTS, services={"agent-runtime": {"namespace": "agents", "port": 80}}),
         "not declared",
     ),
     (f"{SVC}.port", service(port=0), "must be at least 1, got 0"),
     (f"{SVC}.port", service(port="8080"), "must be an integer, got the string '8080'"),
     (
         f"{SVC}.port",
-        {**mesh(services={"agent-runtime": {"namespace": "agents"}}), **NAMESPACES},
+        {**mesh(gatewayHosts=HOSTS, services={"agent-runtime": {"namespace": "agents"}}), **NAMESPACES},
         "is required",
     ),
     (f"{SVC}.canaryWeight", service(canaryWeight=101), "must be at most 100, got 101"),
@@ -549,6 +550,39 @@ ONE_BAD_VALUE = [
     (f"{SVC}.timeoutSeconds", service(timeoutSeconds="30s"), "must be a number, got the string '30s'"),
     (f"{SVC}.retries", service(retries=11), "must be at most 10, got 11"),
     (f"{SVC}.retry", service(retry=2), "unknown key; did you mean 'retries'?"),
+    (f"{SVC}.pathPrefix", service(pathPrefix="api"), "a URI path prefix starting with '/'"),
+    (f"{SVC}.maxUnavailable", service(maxUnavailable=0), "must be at least 1, got 0"),
+    (f"{SVC}.hosts.0", service(hosts=["www.example.com"]), "'www.example.com' is not one of gatewayHosts"),
+    (f"{SVC}.allowedNamespaces.0", service(allowedNamespaces=["tools"]), "'tools' is not declared"),
+    (
+        "platform:mesh.gatewayHosts",
+        {
+            **section("mesh", {"services": {"agent-runtime": {"namespace": "agents", "port": 80}}}),
+            **NAMESPACES,
+        },
+        "services are routed through the gateway; list its hosts",
+    ),
+    (
+        "platform:mesh.services.tool-router.pathPrefix",
+        {
+            **mesh(
+                gatewayHosts=HOSTS,
+                services={
+                    "agent-runtime": {"namespace": "agents", "port": 8080, "pathPrefix": "/v1"},
+                    "tool-router": {"namespace": "agents", "port": 8080, "pathPrefix": "/v1"},
+                },
+            ),
+            **NAMESPACES,
+        },
+        "api.example.com/v1 is already routed to 'agent-runtime'",
+    ),
+    ("platform:mesh.istioVersion", mesh(istioVersion="1.28"), "a MAJOR.MINOR.PATCH version"),
+    (
+        "platform:mesh.gatewayMaxReplicas",
+        mesh(gatewayMinReplicas=3, gatewayMaxReplicas=2),
+        "must be >= gatewayMinReplicas (3), got 2",
+    ),
+    ("platform:mesh.outboundTrafficPolicy", mesh(outboundTrafficPolicy="allow_any"), "ALLOW_ANY"),
     # namespaces
     ("platform:namespaces.kube-system", namespace("kube-system"), "invalid key: 'kube-system' is reserved"),
     ("platform:namespaces.default", namespace("default"), "invalid key: 'default' is reserved"),
@@ -626,6 +660,8 @@ PROD_ONLY = [
         "prod needs at least 2 instances, got 1",
     ),
     ("platform:cache.nodes", cache(nodes=1), "prod needs at least 2 nodes, got 1"),
+    ("platform:mesh.controlPlaneReplicas", mesh(controlPlaneReplicas=1), "prod needs at least 2"),
+    ("platform:mesh.gatewayMinReplicas", mesh(gatewayMinReplicas=1), "prod needs at least 2"),
     (
         "platform:cluster.publicAccessCidrs.1",
         cluster(endpointPublicAccess=True, publicAccessCidrs=["203.0.113.0/24", "0.0.0.0/0"]),
@@ -683,7 +719,7 @@ def test_type_error_in_one_section_does_not_hide_cross_field_rules_of_others() -
     values = {
         **cluster(version=1.3),
         **database(backupWindow="04:30-05:30"),
-        **mesh(services={"agent-runtime": {"namespace": "agents", "port": 8080}}),
+        **mesh(gatewayHosts=HOSTS, services={"agent-runtime": {"namespace": "agents", "port": 8080}}),
     }
     assert set(problems(values)) == {
         "platform:cluster.version",
@@ -1036,3 +1072,18 @@ def test_load_stack_config_reads_env_config_overlaid_by_runtime_config(pulumi_pr
     assert (config.project, config.stack, config.region) == ("platform", "prod", "eu-west-1")
     assert (config.network.az_count, config.network.nat_gateways) == (2, "single")
     assert config.tags == {"team": "platform"}
+
+
+def test_services_on_different_hosts_or_prefixes_share_the_gateway() -> None:
+    values = {
+        **mesh(
+            gatewayHosts=["api.example.com", "tools.example.com"],
+            services={
+                "agent-runtime": {"namespace": "agents", "port": 8080, "pathPrefix": "/v1"},
+                "agent-canary": {"namespace": "agents", "port": 8080, "pathPrefix": "/v1/agents"},
+                "tool-router": {"namespace": "agents", "port": 8080, "hosts": ["tools.example.com"]},
+            },
+        ),
+        **NAMESPACES,
+    }
+    assert problems(values) == {}
