@@ -6,8 +6,8 @@ from collections import Counter
 from typing import Any
 
 from rich.console import Group
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 from rich.tree import Tree
 
 from offline.runner import Plan, RecordedResource, redacted
@@ -26,16 +26,16 @@ _HEADLINE_INPUTS = (
 )
 
 
-def _label(resource: RecordedResource) -> str:
+def _label(resource: RecordedResource) -> Text:
+    """Name, type and headline inputs as plain text: names and values are never read as markup or emoji."""
+    label = Text(resource.name, style="" if resource.custom else "bold")
+    label.append(f" {resource.type}", style="cyan")
     details = [
-        escape(f"{key}={redacted(resource.inputs[key])}")
-        for key in _HEADLINE_INPUTS
-        if key in resource.inputs
+        f"{key}={redacted(resource.inputs[key])}" for key in _HEADLINE_INPUTS if key in resource.inputs
     ]
-    suffix = f" [dim]{' '.join(details)}[/dim]" if details else ""
-    style = "bold" if not resource.custom else ""
-    name = f"[{style}]{resource.name}[/{style}]" if style else resource.name
-    return f"{name} [cyan]{resource.type}[/cyan]{suffix}"
+    if details:
+        label.append(f" {' '.join(details)}", style="dim")
+    return label
 
 
 def resource_tree(plan: Plan) -> Tree:
@@ -49,7 +49,7 @@ def resource_tree(plan: Plan) -> Tree:
             grow(node.add(_label(child)), child.urn)
         return node
 
-    return grow(Tree(f"[bold]stack {plan.stack}[/bold]"), None)
+    return grow(Tree(Text(f"stack {plan.stack}", style="bold")), None)
 
 
 def type_counts(plan: Plan) -> Table:
@@ -81,7 +81,7 @@ def outputs_table(plan: Plan) -> Table:
     table.add_column("output")
     table.add_column("value", overflow="fold")
     for key, value in sorted(plan.outputs.items()):
-        table.add_row(key, escape(_show(value)))
+        table.add_row(Text(key), Text(_show(value)))
     return table
 
 
