@@ -11,6 +11,7 @@ from components.cache import Cache, CacheArgs
 from components.cluster import Cluster, ClusterArgs, NodeGroupSpec, Taint
 from components.config import NodeGroupConfig, StackConfig
 from components.database import Database, DatabaseArgs
+from components.mesh import Mesh, MeshArgs
 from components.network import Network, NetworkArgs
 from components.tags import Tags, stack_tags
 
@@ -51,6 +52,7 @@ class Platform(pulumi.ComponentResource):
     database: Database
     cache: Cache
     baseline: Baseline
+    mesh: Mesh
 
     def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("platform:index:Platform", name, None, opts)
@@ -126,6 +128,14 @@ class Platform(pulumi.ComponentResource):
                     for namespace, spec in config.namespaces.items()
                 },
                 connection_data=self.connection_data(),
+            ),
+            opts=child,
+        )
+        # After the baseline: routes and budgets go into the namespaces it creates.
+        self.mesh = Mesh(
+            f"{name}-mesh",
+            MeshArgs.from_config(
+                config.mesh, provider=self.cluster.provider, namespaces=self.baseline.namespace_names
             ),
             opts=child,
         )

@@ -332,7 +332,8 @@ class _Builder:
         self.graph.nodes.append(Node(node, label, None))
         self.graph.add_edge(self._internet(), node, "HTTPS")
         services = [r for r in self.plan.resources if _matches(r, (VIRTUAL_SERVICES,))]
-        routes = f"{len(services)} routed services" if services else "routes"
+        count = len(services)
+        routes = f"{count} routed service{'' if count == 1 else 's'}" if services else "routes"
         if any(g.id == NODE_GROUPS for g in self.graph.groups):
             self.graph.add_edge(node, NODE_GROUPS, routes)
 

@@ -95,6 +95,8 @@ class RecordedResource:
     ignore_changes: tuple[str, ...] = ()
     dependencies: tuple[str, ...] = ()
     """URNs this resource waits for: explicit ``depends_on`` and those its inputs come from."""
+    provider: str | None = None
+    """The provider reference (``urn::id``) it was given, explicitly or through its parents; None: default."""
 
 
 @dataclass
@@ -228,6 +230,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                         | {urn for deps in request.propertyDependencies.values() for urn in deps.urns}
                     )
                 ),
+                provider=request.provider or None,
             )
         )
         return response

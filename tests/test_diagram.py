@@ -89,9 +89,24 @@ def test_with_one_node_group_the_edges_start_at_that_group():
     assert len(nats) == 1  # dev's single NAT gateway
 
 
-def test_no_mesh_gateway_is_drawn_while_the_plan_has_none():
+def without_mesh(plan: Plan) -> Plan:
+    mesh = plan.component("platform:index:Mesh")
+    inside = {r.urn for r in mesh.resources}
+    return edited(plan, drop=lambda r: r.urn in inside)
+
+
+def test_prod_names_the_mesh_gateway_its_hosts_and_what_it_routes_to():
     plan = stack_plan("prod")
-    assert not any(r.type.startswith("kubernetes:networking.istio.io/") for r in plan.resources)
+    graph = build(plan)
+    (gateway,) = [n for n in graph.nodes if n.label.startswith("Istio ingress gateway")]
+    assert gateway.label == f"Istio ingress gateway: {', '.join(plan.config.mesh.gateway_hosts)}"
+    assert edge_labels(graph, "internet", gateway.id) == ["HTTPS"]
+    assert edge_labels(graph, gateway.id, NODE_GROUPS) == ["1 routed service"]
+
+
+def test_no_mesh_gateway_is_drawn_while_the_plan_has_none():
+    plan = without_mesh(stack_plan("prod"))
+    assert not any(".istio.io/" in r.type or r.type.startswith("kubernetes:helm.sh/") for r in plan.resources)
     assert "Istio" not in mermaid(build(plan))
 
 
@@ -115,7 +130,7 @@ def with_mesh(plan: Plan) -> Plan:
         )
         for name in ("agent-runtime", "tool-gateway")
     ]
-    return edited(plan, add=[gateway_service, gateway, *routes])
+    return edited(without_mesh(plan), add=[gateway_service, gateway, *routes])
 
 
 def test_the_mesh_gateway_appears_with_its_hosts_when_the_plan_has_one():
@@ -127,7 +142,7 @@ def test_the_mesh_gateway_appears_with_its_hosts_when_the_plan_has_one():
 
 
 def test_a_gateway_service_alone_is_recognised_by_its_istio_name():
-    plan = stack_plan("dev")
+    plan = without_mesh(stack_plan("dev"))
     service = resource(
         plan, "kubernetes:core/v1:Service", "gw", {"metadata": {"name": "istio-ingressgateway"}}
     )
@@ -193,3 +208,18 @@ def test_the_command_prints_either_format():
     assert as_mermaid.exit_code == 0 and as_dot.exit_code == 0, as_mermaid.output + as_dot.output
     assert as_mermaid.output == mermaid(build(stack_plan("dev")))
     assert as_dot.output.startswith("digraph")
+
+
+def test_prod_mermaid_names_the_vpc_node_groups_data_stores_and_mesh_gateway():
+    """What a reviewer sees in the pull-request summary."""
+    result = CliRunner().invoke(app, ["diagram", "--stack", "prod"])
+    assert result.exit_code == 0, result.output
+    plan = stack_plan("prod")
+    for name in ("VPC 10.0.0.0/16", "Aurora", "ElastiCache redis", "Istio ingress gateway: api.example.com"):
+        assert name in result.output
+    for group in ("general", "agentWorkers", "memoryIntensive"):
+        assert re.search(rf"\[\"[^\"]*{group}", result.output), group
+    _nodes, _groups, edges = mermaid_structure(result.output)
+    graph = build(plan)
+    for store in (AURORA, REDIS):
+        assert (NODE_GROUPS, node_of(graph, plan, store)) in edges

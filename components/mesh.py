@@ -1,0 +1,463 @@
+"""The Istio service mesh: control plane, CNI and ingress gateway from Istio's Helm charts, and its policy.
+
+``Mesh`` installs four charts of one Istio version and adds the mesh-wide resources: the HTTPS
+ingress ``Gateway`` (plain HTTP only redirects), STRICT mutual TLS for every workload, and a
+``ServiceEntry`` for each allowed external host (sidecars reach nothing else outside the mesh by
+default). Each routed service is a ``MeshService``: a ``VirtualService`` with the canary split,
+timeout and retries, a ``DestinationRule`` with connection limits and outlier detection, an
+``AuthorizationPolicy`` that admits only the gateway and named namespaces, and a disruption budget.
+
+The manifests and Helm values are pure functions of the Args, tested directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.config import MeshConfig, MeshServiceConfig
+
+ISTIO_CHARTS = "https://istio-release.storage.googleapis.com/charts"
+"""Istio's own Helm repository (all four charts)."""
+ISTIO_NAMESPACE = "istio-system"
+"""Where istiod, the ingress gateway and the mesh-wide resources live (Istio's root namespace)."""
+CNI_NAMESPACE = "kube-system"
+"""The CNI node agent needs host access, which kube-system allows and istio-system's Pod Security does not."""
+GATEWAY_RELEASE = "istio-ingressgateway"
+"""Release name of the ingress gateway; the chart names its service account and pods after it."""
+GATEWAY_SELECTOR = {"istio": "ingressgateway"}
+"""Pod labels of the ingress gateway, which the ``Gateway`` resource selects."""
+GATEWAY_NAME = "platform-gateway"
+"""Name of the ``Gateway`` resource in istio-system that every ``VirtualService`` binds to."""
+RETRY_ON = "5xx,reset,connect-failure,refused-stream"
+"""What a retry is for: server errors and connections that failed before a response."""
+MANAGED = {"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of": "platform"}
+STABLE, CANARY = "stable", "canary"
+"""Subsets of every routed service, chosen by the pods' ``version`` label."""
+
+OutboundPolicy = Literal["REGISTRY_ONLY", "ALLOW_ANY"]
+
+
+@dataclass(frozen=True)
+class MeshServiceSpec:
+    namespace: str
+    """Namespace the service runs in. Required."""
+    port: int
+    """Service port. Required."""
+    hosts: Sequence[str]
+    """Gateway hosts routed to it. Required (non-empty)."""
+    path_prefix: str = "/"
+    """URI prefix routed to it. Default /."""
+    canary_weight: int = 0
+    """Share of requests for the ``canary`` subset (percent). Default 0: no canary route."""
+    timeout_seconds: float = 30.0
+    """Whole-request timeout including retries (seconds). Default 30."""
+    retries: int = 3
+    """Retry attempts; each try gets timeout / retries. Default 3."""
+    allowed_namespaces: Sequence[str] = ()
+    """Namespaces besides its own (and the gateway) whose workloads may call it. Default none."""
+    max_unavailable: int = 1
+    """Pods a voluntary disruption may take at once (count). Default 1, which never blocks a drain."""
+
+    @classmethod
+    def from_config(cls, config: MeshServiceConfig, hosts: Sequence[str]) -> MeshServiceSpec:
+        return cls(
+            namespace=config.namespace,
+            port=config.port,
+            hosts=tuple(hosts),
+            path_prefix=config.path_prefix,
+            canary_weight=config.canary_weight,
+            timeout_seconds=config.timeout_seconds,
+            retries=config.retries,
+            allowed_namespaces=tuple(config.allowed_namespaces),
+            max_unavailable=config.max_unavailable,
+        )
+
+
+@dataclass(frozen=True)
+class MeshArgs:
+    provider: k8s.Provider
+    """The cluster's Kubernetes provider. Required."""
+    istio_version: str = "1.28.0"
+    """Version of all four Istio charts. Default 1.28.0."""
+    gateway_hosts: Sequence[str] = ()
+    """Hosts the ingress gateway serves over HTTPS. Default none (no Gateway resource)."""
+    tls_secret_name: str = "gateway-tls"
+    """Secret in istio-system with the gateway's certificate, made outside Pulumi. Default gateway-tls."""
+    control_plane_replicas: int = 2
+    """Fewest istiod replicas (count). Default 2, so losing one pod or node keeps the control plane."""
+    gateway_min_replicas: int = 2
+    """Fewest ingress gateway replicas (count). Default 2."""
+    gateway_max_replicas: int = 10
+    """Most ingress gateway replicas (count). Default 10."""
+    outbound_traffic_policy: OutboundPolicy = "REGISTRY_ONLY"
+    """REGISTRY_ONLY: sidecars reach in-mesh services and ``egress_hosts`` only. Default REGISTRY_ONLY."""
+    egress_hosts: Sequence[str] = ()
+    """External hosts reachable over TLS on 443. Default none."""
+    services: Mapping[str, MeshServiceSpec] = field(default_factory=dict)
+    """Routed services by name. Default none."""
+    namespaces: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """The application namespaces' names as created, so routes wait for their namespace. Default none."""
+
+    @classmethod
+    def from_config(
+        cls, config: MeshConfig, *, provider: k8s.Provider, namespaces: Mapping[str, pulumi.Input[str]]
+    ) -> MeshArgs:
+        return cls(
+            provider=provider,
+            istio_version=config.istio_version,
+            gateway_hosts=tuple(config.gateway_hosts),
+            tls_secret_name=config.tls_secret_name,
+            control_plane_replicas=config.control_plane_replicas,
+            gateway_min_replicas=config.gateway_min_replicas,
+            gateway_max_replicas=config.gateway_max_replicas,
+            outbound_traffic_policy=config.outbound_traffic_policy,
+            egress_hosts=tuple(config.egress_hosts),
+            services={
+                name: MeshServiceSpec.from_config(service, config.routed_hosts(name))
+                for name, service in config.services.items()
+            },
+            namespaces=namespaces,
+        )
+
+
+# --- Helm values ------------------------------------------------------------------------------------
+
+
+def istiod_values(args: MeshArgs) -> dict[str, Any]:
+    """istiod: HA with a disruption budget, sidecars set up by the CNI agent, egress per policy."""
+    return {
+        "pilot": {
+            "autoscaleMin": args.control_plane_replicas,
+            "autoscaleMax": max(args.control_plane_replicas, 5),
+            "replicaCount": args.control_plane_replicas,
+            # The CNI agent sets up each pod's traffic redirection, so sidecars need no NET_ADMIN
+            # init container and workloads can run under Pod Security "restricted".
+            "cni": {"enabled": True, "namespace": CNI_NAMESPACE},
+        },
+        "global": {
+            "defaultPodDisruptionBudget": {"enabled": True},
+            "proxy": {"holdApplicationUntilProxyStarts": True},
+        },
+        "meshConfig": {
+            "accessLogFile": "/dev/stdout",
+            "outboundTrafficPolicy": {"mode": args.outbound_traffic_policy},
+        },
+    }
+
+
+def cni_values() -> dict[str, Any]:
+    return {"cni": {"excludeNamespaces": [CNI_NAMESPACE, ISTIO_NAMESPACE]}}
+
+
+def gateway_values(args: MeshArgs) -> dict[str, Any]:
+    """The ingress gateway: behind an internet-facing NLB, autoscaled, never drained below one pod."""
+    return {
+        "labels": dict(GATEWAY_SELECTOR),
+        "autoscaling": {
+            "enabled": True,
+            "minReplicas": args.gateway_min_replicas,
+            "maxReplicas": args.gateway_max_replicas,
+        },
+        "podDisruptionBudget": {"minAvailable": 1},
+        "service": {
+            "type": "LoadBalancer",
+            "annotations": {
+                "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
+                "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
+                "service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled": "true",
+            },
+            "ports": [
+                {"name": "status-port", "port": 15021, "protocol": "TCP", "targetPort": 15021},
+                {"name": "http2", "port": 80, "protocol": "TCP", "targetPort": 80},
+                {"name": "https", "port": 443, "protocol": "TCP", "targetPort": 443},
+            ],
+        },
+    }
+
+
+# --- manifests -------------------------------------------------------------------------------------
+
+
+def gateway_spec(hosts: Sequence[str], tls_secret_name: str) -> dict[str, Any]:
+    """HTTPS on 443 with the given certificate (TLS 1.2 at least); port 80 only redirects to it."""
+    return {
+        "selector": dict(GATEWAY_SELECTOR),
+        "servers": [
+            {
+                "port": {"number": 443, "name": "https", "protocol": "HTTPS"},
+                "hosts": list(hosts),
+                "tls": {
+                    "mode": "SIMPLE",
+                    "credentialName": tls_secret_name,
+                    "minProtocolVersion": "TLSV1_2",
+                },
+            },
+            {
+                "port": {"number": 80, "name": "http", "protocol": "HTTP"},
+                "hosts": list(hosts),
+                "tls": {"httpsRedirect": True},
+            },
+        ],
+    }
+
+
+def peer_authentication_spec() -> dict[str, Any]:
+    """In the root namespace this applies mesh-wide: no workload accepts plain text."""
+    return {"mtls": {"mode": "STRICT"}}
+
+
+def service_entry_spec(hosts: Sequence[str]) -> dict[str, Any]:
+    """External hosts sidecars may reach over TLS on 443; wildcards cannot be resolved up front."""
+    return {
+        "hosts": list(hosts),
+        "location": "MESH_EXTERNAL",
+        "ports": [{"number": 443, "name": "tls", "protocol": "TLS"}],
+        "resolution": "NONE" if any(host.startswith("*") for host in hosts) else "DNS",
+    }
+
+
+def service_host(name: str, spec: MeshServiceSpec) -> str:
+    return f"{name}.{spec.namespace}.svc.cluster.local"
+
+
+def per_try_timeout_seconds(spec: MeshServiceSpec) -> float:
+    """Each try's share of the whole timeout, so the last retry can still finish within it."""
+    return spec.timeout_seconds / max(spec.retries, 1)
+
+
+def _duration(seconds: float) -> str:
+    """An Istio duration: whole seconds as '30s', fractions in milliseconds."""
+    return f"{seconds:g}s" if float(seconds).is_integer() else f"{round(seconds * 1000)}ms"
+
+
+def virtual_service_spec(name: str, spec: MeshServiceSpec) -> dict[str, Any]:
+    """Requests for the service's prefix on its hosts, split between stable and canary, with retries."""
+    destination = {"host": service_host(name, spec), "port": {"number": spec.port}}
+    route = [{"destination": {**destination, "subset": STABLE}, "weight": 100 - spec.canary_weight}]
+    if spec.canary_weight:
+        route.append({"destination": {**destination, "subset": CANARY}, "weight": spec.canary_weight})
+    retries: dict[str, Any] = {"attempts": spec.retries}
+    if spec.retries:
+        retries |= {"perTryTimeout": _duration(per_try_timeout_seconds(spec)), "retryOn": RETRY_ON}
+    return {
+        "hosts": list(spec.hosts),
+        "gateways": [f"{ISTIO_NAMESPACE}/{GATEWAY_NAME}"],
+        "http": [
+            {
+                "name": name,
+                "match": [{"uri": {"prefix": spec.path_prefix}}],
+                "route": route,
+                "timeout": _duration(spec.timeout_seconds),
+                "retries": retries,
+            }
+        ],
+    }
+
+
+def destination_rule_spec(name: str, spec: MeshServiceSpec) -> dict[str, Any]:
+    """Mutual TLS, bounded connections and outlier detection: a failing pod is ejected, not retried into."""
+    return {
+        "host": service_host(name, spec),
+        "trafficPolicy": {
+            "tls": {"mode": "ISTIO_MUTUAL"},
+            "loadBalancer": {"simple": "LEAST_REQUEST"},
+            "connectionPool": {
+                "tcp": {"maxConnections": 100},
+                "http": {
+                    "http1MaxPendingRequests": 100,
+                    "http2MaxRequests": 100,
+                    "maxRetries": max(spec.retries, 1),
+                    "h2UpgradePolicy": "UPGRADE",
+                },
+            },
+            "outlierDetection": {
+                "consecutive5xxErrors": 5,
+                "interval": "30s",
+                "baseEjectionTime": "30s",
+                "maxEjectionPercent": 50,
+                "minHealthPercent": 50,
+            },
+        },
+        "subsets": [{"name": subset, "labels": {"version": subset}} for subset in (STABLE, CANARY)],
+    }
+
+
+def gateway_principal() -> str:
+    """The ingress gateway's SPIFFE identity: its service account, named after the release."""
+    return f"cluster.local/ns/{ISTIO_NAMESPACE}/sa/{GATEWAY_RELEASE}"
+
+
+def authorization_policy_spec(name: str, spec: MeshServiceSpec) -> dict[str, Any]:
+    """Only the ingress gateway and workloads of the allowed namespaces may call the service's pods."""
+    namespaces = [spec.namespace, *(n for n in spec.allowed_namespaces if n != spec.namespace)]
+    return {
+        "selector": {"matchLabels": {"app": name}},
+        "action": "ALLOW",
+        "rules": [
+            {
+                "from": [
+                    {"source": {"principals": [gateway_principal()]}},
+                    {"source": {"namespaces": namespaces}},
+                ]
+            }
+        ],
+    }
+
+
+def disruption_budget_spec(name: str, spec: MeshServiceSpec) -> dict[str, Any]:
+    return {"maxUnavailable": spec.max_unavailable, "selector": {"matchLabels": {"app": name}}}
+
+
+# --- components ------------------------------------------------------------------------------------
+
+
+def _metadata(name: str, namespace: pulumi.Input[str]) -> k8s.meta.v1.ObjectMetaArgs:
+    return k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=dict(MANAGED))
+
+
+class MeshService(pulumi.ComponentResource):
+    """One service's routing, resilience, access and disruption budget (type platform:index:MeshService).
+
+    Its pods are the team's to deploy: labelled ``app: <name>`` and ``version: stable|canary``.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        service: str,
+        spec: MeshServiceSpec,
+        namespace: pulumi.Input[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("platform:index:MeshService", name, None, opts)
+        # A component's depends_on does not reach its children's requests; Istio's resources need it to.
+        child = pulumi.ResourceOptions(parent=self, depends_on=opts.depends_on if opts else None)
+        for kind, api, body in (
+            ("VirtualService", "networking.istio.io/v1", virtual_service_spec(service, spec)),
+            ("DestinationRule", "networking.istio.io/v1", destination_rule_spec(service, spec)),
+            ("AuthorizationPolicy", "security.istio.io/v1", authorization_policy_spec(service, spec)),
+        ):
+            k8s.apiextensions.CustomResource(
+                f"{name}-{kind.lower()}",
+                api_version=api,
+                kind=kind,
+                metadata=_metadata(service, namespace),
+                spec=body,
+                opts=child,
+            )
+        k8s.policy.v1.PodDisruptionBudget(
+            f"{name}-pdb",
+            metadata=_metadata(service, namespace),
+            spec=disruption_budget_spec(service, spec),
+            opts=child,
+        )
+        self.register_outputs({})
+
+
+class Mesh(pulumi.ComponentResource):
+    """Istio from its Helm charts, the HTTPS ingress gateway, STRICT mTLS and the routed services."""
+
+    gateway_hosts: list[str]
+    services: dict[str, MeshService]
+
+    def __init__(self, name: str, args: MeshArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("platform:index:Mesh", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata={
+                "name": ISTIO_NAMESPACE,
+                "labels": {
+                    **MANAGED,
+                    # The gateway binds ports 80/443 with an unprivileged-port sysctl, which "baseline"
+                    # allows and "restricted" does not; audit and warn still report against restricted.
+                    "pod-security.kubernetes.io/enforce": "baseline",
+                    "pod-security.kubernetes.io/audit": "restricted",
+                    "pod-security.kubernetes.io/warn": "restricted",
+                },
+            },
+            opts=child,
+        )
+
+        def release(
+            role: str,
+            chart: str,
+            release_name: str,
+            namespace: pulumi.Input[str],
+            values: Any,
+            *,
+            after: Sequence[pulumi.Resource] = (),
+        ) -> k8s.helm.v3.Release:
+            return k8s.helm.v3.Release(
+                f"{name}-{role}",
+                name=release_name,
+                chart=chart,
+                version=args.istio_version,
+                namespace=namespace,
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=ISTIO_CHARTS),
+                values=values,
+                # A failed install or upgrade rolls back instead of leaving the mesh half-changed.
+                atomic=True,
+                opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=list(after))),
+            )
+
+        base = release("base", "base", "istio-base", namespace.metadata.name, {"defaultRevision": "default"})
+        cni = release("cni", "cni", "istio-cni", CNI_NAMESPACE, cni_values(), after=[base])
+        istiod = release(
+            "istiod", "istiod", "istiod", namespace.metadata.name, istiod_values(args), after=[cni]
+        )
+        gateway = release(
+            "ingress",
+            "gateway",
+            GATEWAY_RELEASE,
+            namespace.metadata.name,
+            gateway_values(args),
+            after=[istiod],
+        )
+        # Istio's resources need its CRDs (base) and are checked by its webhook (istiod).
+        after_istio = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[base, istiod]))
+
+        def mesh_wide(role: str, api: str, kind: str, resource_name: str, spec: dict[str, Any]) -> None:
+            k8s.apiextensions.CustomResource(
+                f"{name}-{role}",
+                api_version=api,
+                kind=kind,
+                metadata=_metadata(resource_name, namespace.metadata.name),
+                spec=spec,
+                opts=after_istio,
+            )
+
+        mesh_wide("mtls", "security.istio.io/v1", "PeerAuthentication", "default", peer_authentication_spec())
+        if args.gateway_hosts:
+            mesh_wide(
+                "gateway",
+                "networking.istio.io/v1",
+                "Gateway",
+                GATEWAY_NAME,
+                gateway_spec(args.gateway_hosts, args.tls_secret_name),
+            )
+        if args.egress_hosts:
+            mesh_wide(
+                "egress",
+                "networking.istio.io/v1",
+                "ServiceEntry",
+                "allowed-egress",
+                service_entry_spec(args.egress_hosts),
+            )
+        self.services = {
+            service: MeshService(
+                f"{name}-{service}",
+                service,
+                spec,
+                args.namespaces.get(spec.namespace, spec.namespace),
+                opts=pulumi.ResourceOptions.merge(after_istio, pulumi.ResourceOptions(depends_on=[gateway])),
+            )
+            for service, spec in args.services.items()
+        }
+        self.gateway_hosts = list(args.gateway_hosts)
+        self.register_outputs({"gatewayHosts": self.gateway_hosts, "services": list(self.services)})
