@@ -298,6 +298,14 @@ def _public_ip(resource: RecordedResource, ctx: Context) -> Iterator[Priced]:
     yield _hourly(ctx, resource, "Public IPv4 address (Elastic IP)", "publicIpv4Address")
 
 
+def _helm_release(resource: RecordedResource, ctx: Context) -> Iterator[Priced]:
+    # A chart whose Service is a LoadBalancer makes AWS start a Network Load Balancer for it.
+    service = (resource.inputs.get("values") or {}).get("service") or {}
+    if service.get("type") == "LoadBalancer":
+        release = resource.inputs.get("name", resource.name)
+        yield _hourly(ctx, resource, f"Network Load Balancer ({release})", "networkLoadBalancer")
+
+
 def _vpc_endpoint(resource: RecordedResource, ctx: Context) -> Iterator[Priced]:
     # Gateway endpoints (S3, DynamoDB) are free; interface endpoints bill per AZ-hour and GB.
     if resource.inputs.get("vpcEndpointType", "Gateway") != "Gateway":
@@ -367,12 +375,14 @@ def _replication_group(resource: RecordedResource, ctx: Context) -> Iterator[Pri
 
 
 AURORA_CLUSTER = "aws:rds/cluster:Cluster"
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 RULES: dict[str, Rule] = {
     "aws:eks/cluster:Cluster": _eks_cluster,
     "aws:eks/nodeGroup:NodeGroup": _node_group,
     "aws:ec2/natGateway:NatGateway": _nat_gateway,
     "aws:ec2/eip:Eip": _public_ip,
     "aws:ec2/vpcEndpoint:VpcEndpoint": _vpc_endpoint,
+    HELM_RELEASE: _helm_release,
     "aws:kms/key:Key": _kms_key,
     "aws:secretsmanager/secret:Secret": _secret,
     AURORA_CLUSTER: _aurora_cluster,
@@ -392,6 +402,13 @@ _USAGE_ITEMS: tuple[tuple[str, str, str, str, tuple[str, ...]], ...] = (
         "NAT data processed",
         "GB",
         ("aws:ec2/natGateway:NatGateway",),
+    ),
+    (
+        "nlbCapacityUnitHours",
+        "nlbCapacityUnitHours",
+        "Load balancer capacity units (ingress traffic)",
+        "LCU-hours",
+        ("kubernetes:networking.istio.io/v1:Gateway",),
     ),
     ("auroraStorageGb", "auroraStorageGbMonth", "Aurora storage", "GB-months", (AURORA_CLUSTER,)),
     (

@@ -234,3 +234,31 @@ def plan_region(plan: Plan, region: str) -> Plan:
 def test_a_plan_in_a_region_without_prices_fails_clearly():
     with pytest.raises(LookupError, match="no price table for region 'ap-south-2'"):
         estimate(plan_region(stack_plan("dev"), "ap-south-2"))
+
+
+def test_the_mesh_gateway_s_load_balancer_is_priced_and_other_charts_are_free():
+    plan = stack_plan("prod")
+    result = estimate(plan)
+    mesh = [line for line in result.lines if line.component == "Mesh"]
+    (gateway,) = [
+        r for r in plan.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["values"].get("service")
+    ]
+    assert [(line.resources, line.quantity, line.unit_price) for line in mesh] == [
+        ((gateway.name,), HOURS, 0.0225)
+    ]
+    internal = edited(
+        plan,
+        change=lambda r: (
+            dataclasses.replace(r, inputs={**r.inputs, "values": {}}) if r.urn == gateway.urn else r
+        ),
+    )
+    assert not [line for line in estimate(internal).lines if line.component == "Mesh"]
+
+
+def test_ingress_traffic_is_assumed_only_where_a_gateway_serves_it():
+    usage = [line.item for line in stack_estimate("prod").lines if line.component == USAGE]
+    assert "Load balancer capacity units (ingress traffic)" in usage
+    plan = edited(stack_plan("prod"), drop=lambda r: r.type == "kubernetes:networking.istio.io/v1:Gateway")
+    assert "Load balancer capacity units (ingress traffic)" not in [
+        line.item for line in estimate(plan).lines
+    ]
