@@ -39,7 +39,20 @@ MANAGED = {"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of"
 STABLE, CANARY = "stable", "canary"
 """Subsets of every routed service, chosen by the pods' ``version`` label."""
 
+POD_IDENTITY_AGENT = "169.254.170.23/32"
+"""Where EKS Pod Identity hands pods their AWS credentials; sidecars must let that through untouched."""
+
 OutboundPolicy = Literal["REGISTRY_ONLY", "ALLOW_ANY"]
+
+
+@dataclass(frozen=True)
+class ExternalService:
+    """A service outside the cluster that workloads reach over plain TCP (TLS inside), e.g. Aurora."""
+
+    hosts: Sequence[pulumi.Input[str]]
+    """Its DNS names. Required."""
+    port: pulumi.Input[int]
+    """Its TCP port. Required."""
 
 
 @dataclass(frozen=True)
@@ -102,10 +115,18 @@ class MeshArgs:
     """Routed services by name. Default none."""
     namespaces: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """The application namespaces' names as created, so routes wait for their namespace. Default none."""
+    external_services: Mapping[str, ExternalService] = field(default_factory=dict)
+    """Services outside the cluster by name (the data tier), registered so REGISTRY_ONLY lets them through.
+    Default none."""
 
     @classmethod
     def from_config(
-        cls, config: MeshConfig, *, provider: k8s.Provider, namespaces: Mapping[str, pulumi.Input[str]]
+        cls,
+        config: MeshConfig,
+        *,
+        provider: k8s.Provider,
+        namespaces: Mapping[str, pulumi.Input[str]],
+        external_services: Mapping[str, ExternalService],
     ) -> MeshArgs:
         return cls(
             provider=provider,
@@ -122,6 +143,7 @@ class MeshArgs:
                 for name, service in config.services.items()
             },
             namespaces=namespaces,
+            external_services=external_services,
         )
 
 
@@ -141,7 +163,7 @@ def istiod_values(args: MeshArgs) -> dict[str, Any]:
         },
         "global": {
             "defaultPodDisruptionBudget": {"enabled": True},
-            "proxy": {"holdApplicationUntilProxyStarts": True},
+            "proxy": {"holdApplicationUntilProxyStarts": True, "excludeIPRanges": POD_IDENTITY_AGENT},
         },
         "meshConfig": {
             "accessLogFile": "/dev/stdout",
@@ -218,6 +240,16 @@ def service_entry_spec(hosts: Sequence[str]) -> dict[str, Any]:
         "location": "MESH_EXTERNAL",
         "ports": [{"number": 443, "name": "tls", "protocol": "TLS"}],
         "resolution": "NONE" if any(host.startswith("*") for host in hosts) else "DNS",
+    }
+
+
+def external_service_spec(service: ExternalService) -> dict[str, Any]:
+    """A data store outside the mesh: its names and TCP port, so sidecars pass its traffic through."""
+    return {
+        "hosts": list(service.hosts),
+        "location": "MESH_EXTERNAL",
+        "ports": [{"number": service.port, "name": "tcp", "protocol": "TCP"}],
+        "resolution": "DNS",
     }
 
 
@@ -440,6 +472,14 @@ class Mesh(pulumi.ComponentResource):
                 "Gateway",
                 GATEWAY_NAME,
                 gateway_spec(args.gateway_hosts, args.tls_secret_name),
+            )
+        for key, external in args.external_services.items():
+            mesh_wide(
+                f"external-{key}",
+                "networking.istio.io/v1",
+                "ServiceEntry",
+                f"external-{key}",
+                external_service_spec(external),
             )
         if args.egress_hosts:
             mesh_wide(

@@ -11,7 +11,7 @@ from components.cache import Cache, CacheArgs
 from components.cluster import Cluster, ClusterArgs, NodeGroupSpec, Taint
 from components.config import NodeGroupConfig, StackConfig
 from components.database import Database, DatabaseArgs
-from components.mesh import Mesh, MeshArgs
+from components.mesh import ExternalService, Mesh, MeshArgs
 from components.network import Network, NetworkArgs
 from components.tags import Tags, stack_tags
 
@@ -135,7 +135,17 @@ class Platform(pulumi.ComponentResource):
         self.mesh = Mesh(
             f"{name}-mesh",
             MeshArgs.from_config(
-                config.mesh, provider=self.cluster.provider, namespaces=self.baseline.namespace_names
+                config.mesh,
+                provider=self.cluster.provider,
+                namespaces=self.baseline.namespace_names,
+                external_services={
+                    "database": ExternalService(
+                        (self.database.endpoint, self.database.reader_endpoint), self.database.port
+                    ),
+                    "cache": ExternalService(
+                        (self.cache.primary_endpoint, self.cache.reader_endpoint), self.cache.port
+                    ),
+                },
             ),
             opts=child,
         )

@@ -92,7 +92,9 @@ def test_sidecars_rely_on_the_cni_agent_and_reach_outside_only_by_the_allow_list
     assert found["istio-cni"].inputs["namespace"] == istiod["pilot"]["cni"]["namespace"]
     policy = istiod["meshConfig"]["outboundTrafficPolicy"]["mode"]
     assert policy == plan.config.mesh.outbound_traffic_policy == "REGISTRY_ONLY"
-    entries = mesh_part(plan).of_type(SERVICE_ENTRY)
+    entries = [
+        e for e in mesh_part(plan).of_type(SERVICE_ENTRY) if e.inputs["metadata"]["name"] == "allowed-egress"
+    ]
     if plan.config.mesh.egress_hosts:
         (entry,) = entries
         assert entry.inputs["spec"]["hosts"] == plan.config.mesh.egress_hosts
@@ -144,7 +146,8 @@ def test_istio_resources_wait_for_the_crds_and_the_control_plane() -> None:
     plan = stack_plan("prod")
     found = releases(plan)
     istio_types = [r for r in mesh_part(plan).resources if ".istio.io/" in r.type]
-    assert len(istio_types) == 5  # Gateway, PeerAuthentication and the service's three
+    # Gateway, PeerAuthentication, the data tier's two ServiceEntries and the service's three
+    assert len(istio_types) == 7
     for resource in istio_types:
         assert {found["istio-base"].urn, found["istiod"].urn} <= set(resource.dependencies), resource.name
 
@@ -251,9 +254,25 @@ def test_adding_a_service_routes_it_without_renaming_the_others() -> None:
 
 def test_egress_hosts_become_one_service_entry() -> None:
     plan = run_with("dev", "mesh", egressHosts=["api.anthropic.com", "*.amazonaws.com"])
-    (entry,) = mesh_part(plan).of_type(SERVICE_ENTRY)
+    entry = by_name(plan, SERVICE_ENTRY)["allowed-egress"]
     assert entry.inputs["spec"]["hosts"] == ["api.anthropic.com", "*.amazonaws.com"]
     assert entry.inputs["spec"]["resolution"] == "NONE"  # a wildcard cannot be resolved by DNS
+
+
+@pytest.mark.parametrize("stack", stack_names())
+def test_sidecars_let_through_the_data_tier_and_pod_identity_credentials(stack: str) -> None:
+    """Under REGISTRY_ONLY an unregistered host is a black hole: Aurora and Redis must be registered."""
+    plan = stack_plan(stack)
+    entries = by_name(plan, SERVICE_ENTRY)
+    database, cache = entries["external-database"].inputs["spec"], entries["external-cache"].inputs["spec"]
+    outputs = plan.outputs
+    assert database["hosts"] == [outputs["databaseEndpoint"], outputs["databaseReaderEndpoint"]]
+    assert database["ports"] == [{"number": 5432, "name": "tcp", "protocol": "TCP"}]
+    assert cache["hosts"] == [outputs["cacheEndpoint"], outputs["cacheReaderEndpoint"]]
+    assert cache["ports"] == [{"number": 6379, "name": "tcp", "protocol": "TCP"}]
+    assert {database["location"], cache["location"]} == {"MESH_EXTERNAL"}
+    proxy = releases(plan)["istiod"].inputs["values"]["global"]["proxy"]
+    assert proxy["excludeIPRanges"] == "169.254.170.23/32"
 
 
 # --- pure functions ---------------------------------------------------------------------------------
