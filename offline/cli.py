@@ -1,7 +1,8 @@
 """``python -m offline``: the platform's Pulumi program, run with no cloud account and no Pulumi CLI.
 
 Exit codes: 0 the plan ran; 1 the emulated account refused a resource or the program failed;
-2 the stack's config is invalid (every error printed with its key path).
+2 the stack's config is invalid (every error printed with its key path); 3 (``preview``) the plan
+violates a mandatory rule of the policy pack (``policy/``; advisory rules are printed and pass).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from rich.console import Console
 
 from components.config import ConfigError
 from offline import cost as costing
+from offline import policy as policies
 from offline import summary as summaries
 from offline.diagram import Format, build, render
 from offline.emulation import EmulationError
@@ -23,6 +25,7 @@ from offline.runner import Plan, read_stack_file, run_program, stack_file, stack
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
+EXIT_POLICY = 3
 
 app = typer.Typer(
     help="The platform's Pulumi program, run offline under mocks backed by an emulated AWS account.",
@@ -86,14 +89,22 @@ def _fail(problem: Exception, code: int, prefix: str = "") -> NoReturn:
 def preview(
     stack: StackOption = None,
     config_file: ConfigFileOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the plan and its policy results as JSON.")
+    ] = False,
 ) -> None:
-    """Run the program for a stack and print what it would create."""
+    """Run the program for a stack, print what it would create and check it against the policy pack.
+
+    Exits 3 when a mandatory policy rule is violated; advisory violations are printed and pass.
+    """
     plan = run_plan(stack, config_file)
+    result = policies.check(plan)
     if as_json:
-        typer.echo(json.dumps(plan.to_json(), indent=2, sort_keys=False))
-        return
-    Console().print(plan_report(plan))
+        typer.echo(json.dumps({**plan.to_json(), "policy": result.to_json()}, indent=2, sort_keys=False))
+    else:
+        Console().print(plan_report(plan), policies.report(result))
+    if not result.passed:
+        raise typer.Exit(EXIT_POLICY)
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]

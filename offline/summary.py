@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from offline import policy as policies
 from offline.cost import Estimate, components_of, difference, estimate, money
 from offline.diagram import build, mermaid
 from offline.runner import PROJECT_DIR, Plan
@@ -113,12 +114,25 @@ def counts_section(plan: Plan) -> str:
 
 
 def policy_section(plan: Plan) -> str:
-    """Where the policy pack's results go.
-
-    There is no policy pack yet: the policy issue adds ``policy/`` and replaces this body with its
-    rules' results over ``plan`` (the rule functions are plain Python, so they run here too).
-    """
-    return "### Policy\n\nNo policy pack yet: nothing was checked."
+    """The policy pack's rules over ``plan``: each violation (or that there are none), the rules checked."""
+    result = policies.check(plan)
+    if result.violations:
+        findings = _table(
+            ["rule", "enforcement", "resource", "type", "message"],
+            ((v.rule, v.enforcement.value, v.name, v.type, v.message) for v in result.violations),
+            text_columns=5,
+        )
+        if result.mandatory:
+            findings += "\n\nA mandatory violation fails the preview (`python -m offline preview` exits 3)."
+    else:
+        findings = "No violations: every resource passes every rule."
+    rules = _table(
+        ["rule", "enforcement", "what it asks"],
+        ((rule.name, rule.enforcement.value, rule.description) for rule in result.rules),
+        text_columns=3,
+    )
+    checked = f"<details><summary>{len(result.rules)} rules checked</summary>\n\n{rules}\n\n</details>"
+    return f"### Policy: {result.headline()}\n\n{findings}\n\n{checked}"
 
 
 def cost_section(result: Estimate, base: BaseCost | None) -> str:
