@@ -82,21 +82,25 @@ def _numbered(name: str, copy: int) -> str:
     return name if copy == 1 else f"{name}-{copy}"
 
 
+def _service_copy(copy: int, service: Mapping[str, Any]) -> dict[str, Any]:
+    """Copy ``n`` of a mesh service: in copy ``n`` of its namespace, under a prefix of its own."""
+    prefix = service.get("pathPrefix", "/")
+    if copy > 1:
+        prefix = f"{prefix.rstrip('/')}/copy-{copy}"
+    return {**service, "namespace": _numbered(service["namespace"], copy), "pathPrefix": prefix}
+
+
 def scaled_config(raw: Mapping[str, str], factor: int) -> dict[str, str]:
     """``raw`` (engine form) with ``factor`` times its node groups, mesh services and namespaces.
 
-    Copy ``n`` of a service runs in copy ``n`` of its namespace, so every service's namespace is
-    declared, as the config requires.
+    Copy ``n`` of a service runs in copy ``n`` of its namespace and under its own path prefix, so
+    every service's namespace is declared and no two claim the same route, as the config requires.
     """
     scaled = dict(raw)
     cluster = json.loads(raw.get("platform:cluster", "{}"))
     cluster["nodeGroups"] = _copies(cluster.get("nodeGroups", {}), factor, lambda _, group: group)
     mesh = json.loads(raw.get("platform:mesh", "{}"))
-    mesh["services"] = _copies(
-        mesh.get("services", {}),
-        factor,
-        lambda copy, service: {**service, "namespace": _numbered(service["namespace"], copy)},
-    )
+    mesh["services"] = _copies(mesh.get("services", {}), factor, _service_copy)
     namespaces = _copies(json.loads(raw.get("platform:namespaces", "{}")), factor, lambda _, spec: spec)
     scaled["platform:cluster"] = json.dumps(cluster)
     scaled["platform:mesh"] = json.dumps(mesh)
