@@ -21,6 +21,8 @@ import ipaddress
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from decimal import Decimal
+from itertools import pairwise
 from types import NoneType, UnionType
 from typing import Annotated, Any, Literal, NamedTuple, Self, Union, get_args, get_origin
 
@@ -117,6 +119,29 @@ def _kubernetes_key(key: str) -> str:
             f"letters, digits, '-', '_' or '.', alphanumeric at both ends), got {key!r}"
         )
     return key
+
+
+_QUANTITY_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)"
+_QUANTITY_SUFFIX = r"[KMGTPE]i|[numkMGTPE]|[eE][+-]?\d+"
+_QUANTITY_SCALE = {
+    **{
+        suffix: Decimal(1024) ** power
+        for power, suffix in enumerate(("", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))
+    },
+    **{suffix: Decimal(1000) ** power for power, suffix in enumerate("kMGTPE", start=1)},
+    **{suffix: Decimal(1000) ** -power for power, suffix in enumerate("mun", start=1)},
+}
+
+
+def quantity_value(text: str) -> Decimal:
+    """A Kubernetes quantity as the number it stands for: '500m' -> 0.5, '2Gi' -> 2147483648."""
+    match = re.fullmatch(f"({_QUANTITY_NUMBER})({_QUANTITY_SUFFIX})?", text)
+    if not match:
+        raise ValueError(f"must be a Kubernetes quantity, got {text!r}")
+    number, suffix = Decimal(match[1]), match[2] or ""
+    if suffix in _QUANTITY_SCALE:
+        return number * _QUANTITY_SCALE[suffix]
+    return number.scaleb(int(suffix[1:]))
 
 
 def _parse_cidr(text: str) -> ipaddress.IPv4Network:
@@ -287,10 +312,7 @@ LabelValue = Annotated[
 ]
 Quantity = Annotated[
     str,
-    _pattern(
-        r"[+-]?(\d+(\.\d*)?|\.\d+)(([KMGTPE]i)|[numkMGTPE]|[eE][+-]?\d+)?",
-        "a Kubernetes quantity like '500m', '4' or '16Gi'",
-    ),
+    _pattern(f"{_QUANTITY_NUMBER}({_QUANTITY_SUFFIX})?", "a Kubernetes quantity like '500m', '4' or '16Gi'"),
 ]
 SemanticVersion = Annotated[str, _pattern(r"\d+\.\d+\.\d+", "a MAJOR.MINOR.PATCH version like '1.28.0'")]
 UriPrefix = Annotated[
@@ -646,8 +668,50 @@ class MeshConfig(_Model):
         return self
 
 
+class LimitRangeConfig(_Model):
+    """Per-container bounds of one namespace (its LimitRange); defaults are the seed's figures."""
+
+    default_cpu: Quantity = "1"
+    """Default "1". CPU limit of a container that sets none (Kubernetes quantity)."""
+    default_memory: Quantity = "2Gi"
+    """Default 2Gi. Memory limit of a container that sets none (Kubernetes quantity)."""
+    default_ephemeral_storage: Quantity = "2Gi"
+    """Default 2Gi. Ephemeral-storage limit of a container that sets none (Kubernetes quantity)."""
+    default_request_cpu: Quantity = "100m"
+    """Default 100m. CPU request of a container that sets none (Kubernetes quantity)."""
+    default_request_memory: Quantity = "128Mi"
+    """Default 128Mi. Memory request of a container that sets none (Kubernetes quantity)."""
+    default_request_ephemeral_storage: Quantity = "1Gi"
+    """Default 1Gi. Ephemeral-storage request of a container that sets none (Kubernetes quantity)."""
+    min_cpu: Quantity = "50m"
+    """Default 50m. Least CPU a container may request (Kubernetes quantity)."""
+    min_memory: Quantity = "64Mi"
+    """Default 64Mi. Least memory a container may request (Kubernetes quantity)."""
+    min_ephemeral_storage: Quantity = "100Mi"
+    """Default 100Mi. Least ephemeral storage a container may request (Kubernetes quantity)."""
+    max_cpu: Quantity = "4"
+    """Default "4". Most CPU a container may have as its limit (Kubernetes quantity)."""
+    max_memory: Quantity = "8Gi"
+    """Default 8Gi. Most memory a container may have as its limit (Kubernetes quantity)."""
+    max_ephemeral_storage: Quantity = "10Gi"
+    """Default 10Gi. Most ephemeral storage a container may have as its limit (Kubernetes quantity)."""
+
+    @model_validator(mode="after")
+    def _bounds_ordered(self) -> Self:
+        # The API server refuses a LimitRange whose min > defaultRequest > default > max, at deploy time.
+        for resource in ("cpu", "memory", "ephemeral_storage"):
+            chain = [f"{bound}_{resource}" for bound in ("min", "default_request", "default", "max")]
+            for lower, upper in pairwise(chain):
+                low, high = getattr(self, lower), getattr(self, upper)
+                if quantity_value(low) > quantity_value(high):
+                    raise _field_error(
+                        to_camel(upper), f"must be at least {to_camel(lower)} ({low}), got {high}"
+                    )
+        return self
+
+
 class NamespaceConfig(_Model):
-    """One application namespace and its resource quota."""
+    """One application namespace: its resource quota, container limits and network reach."""
 
     cpu_requests: Quantity
     """Required. Quota on summed CPU requests (Kubernetes quantity, e.g. "64")."""
@@ -659,6 +723,57 @@ class NamespaceConfig(_Model):
     """Default none (no quota). Quota on summed memory limits (Kubernetes quantity)."""
     pods: Annotated[int, Field(ge=1)]
     """Required. Most pods in the namespace (count)."""
+    limit_range: LimitRangeConfig = Field(default_factory=LimitRangeConfig)
+    """Default: all LimitRangeConfig defaults (the seed's). Per-container defaults and bounds."""
+    allow_internet_egress: bool = False
+    """Default false. Whether pods may open HTTPS (TCP 443) to addresses outside the VPC."""
+
+
+AUTOSCALER_CHART_MINORS = {
+    "9.50.1": "1.33",
+    "9.51.0": "1.33",
+    "9.52.0": "1.34",
+    "9.52.1": "1.34",
+    "9.53.0": "1.34",
+    "9.54.0": "1.35",
+}
+"""Kubernetes minor of the cluster-autoscaler each known chart ships (its appVersion); oldest first."""
+
+
+def autoscaler_chart_for(kubernetes_version: str) -> str | None:
+    """The newest known cluster-autoscaler chart for a Kubernetes minor, if any."""
+    charts = [chart for chart, minor in AUTOSCALER_CHART_MINORS.items() if minor == kubernetes_version]
+    return charts[-1] if charts else None
+
+
+class ClusterAutoscalerConfig(_Model):
+    """The cluster autoscaler: the upstream Helm chart with an EKS Pod Identity role."""
+
+    enabled: bool = True
+    """Default true. Whether it is installed; without it node groups stay at their creation size."""
+    chart_version: SemanticVersion | None = None
+    """Default: the newest known chart for cluster.version (9.53.0 for 1.34). Upstream chart version."""
+    replicas: Annotated[int, Field(ge=1, le=5)] = 2
+    """Default 2. Pods (count, 1-5); one acts (leader election) and a standby takes over if it is lost."""
+    cpu: Quantity = "100m"
+    """Default 100m. CPU request and limit of each pod (Kubernetes quantity)."""
+    memory: Quantity = "300Mi"
+    """Default 300Mi. Memory request and limit of each pod (Kubernetes quantity)."""
+    scale_down_unneeded_minutes: Annotated[int, Field(ge=1, le=1440)] = 10
+    """Default 10. How long a node must be unneeded before it is removed (minutes, 1-1440)."""
+    scale_down_delay_after_add_minutes: Annotated[int, Field(ge=0, le=1440)] = 10
+    """Default 10. No scale-down for this long after a scale-up (minutes, 0-1440)."""
+
+    def chart_for(self, kubernetes_version: str) -> str | None:
+        """The chart for a cluster of ``kubernetes_version``: the configured one, else the known one."""
+        return self.chart_version or autoscaler_chart_for(kubernetes_version)
+
+
+class BaselineConfig(_Model):
+    """``platform:baseline``: what every cluster runs besides the application namespaces."""
+
+    cluster_autoscaler: ClusterAutoscalerConfig = Field(default_factory=ClusterAutoscalerConfig)
+    """Default: all ClusterAutoscalerConfig defaults."""
 
 
 class StackConfig(_Model):
@@ -684,6 +799,8 @@ class StackConfig(_Model):
     """Default: all MeshConfig defaults."""
     namespaces: dict[NamespaceName, NamespaceConfig] = Field(default_factory=dict)
     """Default {}. Application namespaces by name."""
+    baseline: BaselineConfig = Field(default_factory=BaselineConfig)
+    """Default: all BaselineConfig defaults."""
 
     @property
     def is_prod(self) -> bool:
@@ -786,6 +903,24 @@ def _prod_mesh(config: StackConfig) -> Iterator[tuple[Loc, str]]:
                 yield ("mesh", key), f"prod needs at least 2 so one can be lost, got {replicas}"
 
 
+def _autoscaler_matches_cluster(config: StackConfig) -> Iterator[tuple[Loc, str]]:
+    # The autoscaler simulates the scheduler of its own minor; on another one its decisions drift subtly.
+    autoscaler, version = config.baseline.cluster_autoscaler, config.cluster.version
+    if not autoscaler.enabled:
+        return
+    path: Loc = ("baseline", "clusterAutoscaler", "chartVersion")
+    known = autoscaler_chart_for(version)
+    if autoscaler.chart_version is None and known is None:
+        yield path, f"no known cluster-autoscaler chart for cluster.version {version!r}; set one"
+    shipped = AUTOSCALER_CHART_MINORS.get(autoscaler.chart_version or "")
+    if shipped is not None and shipped != version:
+        yield (
+            path,
+            f"chart {autoscaler.chart_version} ships cluster-autoscaler {shipped} but cluster.version is "
+            f"{version!r}" + (f"; use {known}" if known else ""),
+        )
+
+
 _RULES: tuple[tuple[tuple[str, ...], _Rule], ...] = (
     (("cluster",), _prod_cluster),
     (("database",), _prod_database),
@@ -793,6 +928,7 @@ _RULES: tuple[tuple[tuple[str, ...], _Rule], ...] = (
     (("mesh", "namespaces"), _mesh_namespaces_declared),
     (("mesh", "namespaces"), _mesh_routes),
     (("mesh",), _prod_mesh),
+    (("baseline", "cluster"), _autoscaler_matches_cluster),
 )
 """Rules over whole sections, each with the sections it reads: it runs only if they all validated."""
 
