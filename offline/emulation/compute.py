@@ -1,6 +1,7 @@
 """Emulated EKS, launch templates, security-group rules and the IRSA provider, in the moto account.
 
-moto has no EKS add-ons or access entries; those fall back to synthetic IDs (see ``core``).
+moto has no EKS add-ons, access entries or Pod Identity; add-ons and access entries fall back to synthetic
+IDs (see ``core``), and Pod Identity associations are checked against the cluster and role they name.
 """
 
 from __future__ import annotations
@@ -169,3 +170,16 @@ def _oidc_provider(e: AwsEmulator, a: Args) -> tuple[str, Outputs]:
         ThumbprintList=a.inputs.get("thumbprintLists") or ["0" * 40],
     )
     return provider["OpenIDConnectProviderArn"], {"arn": provider["OpenIDConnectProviderArn"]}
+
+
+@handles("aws:eks/podIdentityAssociation:PodIdentityAssociation")
+def _pod_identity_association(e: AwsEmulator, a: Args) -> tuple[str, Outputs]:
+    """moto has no Pod Identity; checked as EKS checks it: the cluster and the role must exist."""
+    cluster = a.inputs["clusterName"]
+    e.client("eks").describe_cluster(name=cluster)
+    e.client("iam").get_role(RoleName=a.inputs["roleArn"].rsplit("/", 1)[1])
+    association_id = "a-" + short_hash(cluster, a.inputs["namespace"], a.inputs["serviceAccount"], length=17)
+    return association_id, {
+        "associationId": association_id,
+        "associationArn": e.arn("eks", f"podidentityassociation/{cluster}/{association_id}"),
+    }
