@@ -6,7 +6,7 @@ from typing import TypedDict, cast
 
 import pulumi
 
-from components.baseline import Baseline, BaselineArgs, NamespaceSpec
+from components.baseline import Baseline, BaselineArgs
 from components.cache import Cache, CacheArgs
 from components.cluster import Cluster, ClusterArgs, NodeGroupSpec, Taint
 from components.config import NodeGroupConfig, StackConfig
@@ -115,19 +115,14 @@ class Platform(pulumi.ComponentResource):
         )
         self.baseline = Baseline(
             f"{name}-baseline",
-            BaselineArgs(
+            BaselineArgs.from_config(
+                config,
                 provider=self.cluster.provider,
-                namespaces={
-                    namespace: NamespaceSpec(
-                        cpu_requests=spec.cpu_requests,
-                        memory_requests=spec.memory_requests,
-                        pods=spec.pods,
-                        cpu_limits=spec.cpu_limits,
-                        memory_limits=spec.memory_limits,
-                    )
-                    for namespace, spec in config.namespaces.items()
-                },
+                cluster_name=self.cluster.cluster_name,
                 connection_data=self.connection_data(),
+                # The autoscaler's pods need nodes to run on before its install can finish.
+                depends_on=list(self.cluster.node_groups.values()),
+                tags=tags,
             ),
             opts=child,
         )
