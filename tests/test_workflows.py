@@ -235,7 +235,7 @@ def test_the_summary_has_policy_cost_and_diagram_sections():
     plan = stack_plan("dev")
     text = stack_summary(plan)
     assert text.startswith("## Stack `dev`")
-    assert "### Policy\n\nNo policy pack yet" in text
+    assert "rules, no violations\n\nNo violations: every resource passes every rule." in text
     assert f"### Cost estimate: {estimate(plan).total:,.2f} USD/month" in text
     assert "```mermaid\nflowchart LR\n" in text
     assert (
