@@ -19,6 +19,7 @@ from typing import Any
 import boto3
 import botocore.session
 import pytest
+import yaml
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from moto import mock_aws
@@ -978,3 +979,19 @@ def test_the_command_exits_2_when_aws_refuses_to_answer(session, build, tmp_path
     result = invoke("--stack", "dev", "--outputs", write_outputs(tmp_path, account.outputs))
     assert result.exit_code == 2
     assert "cannot read the account: An error occurred (UnauthorizedOperation)" in result.stderr
+
+
+# --- the deploy workflow --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_each_deploy_job_verifies_its_own_stack_right_after_pulumi_up(stack):
+    workflow = yaml.safe_load((inputs.PROJECT_DIR / ".github" / "workflows" / "deploy.yml").read_text())
+    steps = workflow["jobs"][stack]["steps"]
+    (up,) = [i for i, step in enumerate(steps) if step.get("uses") == "./.github/actions/pulumi"]
+    verify = steps[up + 1]
+    assert "if" not in verify, "verify runs only once the up step succeeded"
+    assert verify["run"].splitlines() == [
+        f"pulumi stack output --stack {stack} --json > outputs.json",
+        f".venv/bin/python -m verify --stack {stack} --outputs outputs.json",
+    ]
