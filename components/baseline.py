@@ -296,11 +296,17 @@ def mesh_callers(mesh: MeshConfig) -> dict[str, set[str]]:
 
 
 def namespace_labels(name: str) -> dict[str, str]:
-    """Pod Security ``restricted`` enforced: no privileged pods, no host access, non-root."""
+    """Pod Security ``restricted`` enforced: no privileged pods, no host access, non-root.
+
+    Every application namespace is in the mesh: mutual TLS is STRICT mesh-wide, so a pod without a
+    sidecar could call no routed service. Istio's CNI agent sets up the sidecars' traffic, so they need
+    no privileged init container and fit ``restricted``.
+    """
     return {
         NAMESPACE_LABEL: name,
         "pod-security.kubernetes.io/enforce": "restricted",
         "pod-security.kubernetes.io/enforce-version": "latest",
+        "istio-injection": "enabled",
         **MANAGED,
     }
 
@@ -372,14 +378,12 @@ def network_policies(
             "egress": [{"to": [{"podSelector": {}}]}],
         },
         # The ingress gateway forwards to any workload port; sidecars fetch config and certificates from
-        # istiod on 15012 (15017 is its webhook).
+        # istiod on 15012.
         "allow-istio": {
             "podSelector": {},
             "policyTypes": ["Ingress", "Egress"],
             "ingress": [{"from": [_in_namespace(ISTIO_NAMESPACE)]}],
-            "egress": [
-                {"to": [_in_namespace(ISTIO_NAMESPACE, {"app": "istiod"})], "ports": _tcp(15012, 15017)}
-            ],
+            "egress": [{"to": [_in_namespace(ISTIO_NAMESPACE, {"app": "istiod"})], "ports": _tcp(15012)}],
         },
     }
     if data_tier is not None:

@@ -21,6 +21,11 @@ CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager",
 
 NODE_ADDONS = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
 """Managed add-ons that run on every node (daemon sets): installed before the nodes join."""
+NODE_ADDON_SETTINGS: dict[str, dict[str, str]] = {
+    # The VPC CNI enforces NetworkPolicy only when asked; otherwise the baseline's policies do nothing.
+    "vpc-cni": {"configuration_values": json.dumps({"enableNetworkPolicy": "true"})},
+}
+"""Add-on configuration beyond EKS' defaults, by add-on."""
 POD_ADDONS = ("coredns", "aws-ebs-csi-driver")
 """Managed add-ons that run as deployments: installed once nodes exist to schedule them."""
 ADDONS = NODE_ADDONS + POD_ADDONS
@@ -447,7 +452,10 @@ class Cluster(pulumi.ComponentResource):
         for role_arn in args.admin_role_arns:
             self._admin_access(cluster, role_arn)
 
-        node_addons = [self._addon(cluster, addon, args.addon_versions) for addon in NODE_ADDONS]
+        node_addons = [
+            self._addon(cluster, addon, args.addon_versions, **NODE_ADDON_SETTINGS.get(addon, {}))
+            for addon in NODE_ADDONS
+        ]
         self.node_groups = {
             key: NodeGroup(
                 f"{name}-{key}",

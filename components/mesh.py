@@ -341,10 +341,6 @@ def authorization_policy_spec(name: str, spec: MeshServiceSpec) -> dict[str, Any
     }
 
 
-def disruption_budget_spec(name: str, spec: MeshServiceSpec) -> dict[str, Any]:
-    return {"maxUnavailable": spec.max_unavailable, "selector": {"matchLabels": {"app": name}}}
-
-
 # --- components ------------------------------------------------------------------------------------
 
 
@@ -385,7 +381,10 @@ class MeshService(pulumi.ComponentResource):
         k8s.policy.v1.PodDisruptionBudget(
             f"{name}-pdb",
             metadata=_metadata(service, namespace),
-            spec=disruption_budget_spec(service, spec),
+            spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+                max_unavailable=spec.max_unavailable,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"app": service}),
+            ),
             opts=child,
         )
         self.register_outputs({})

@@ -137,8 +137,10 @@ class Platform(pulumi.ComponentResource):
                     "database": ExternalService(
                         (self.database.endpoint, self.database.reader_endpoint), self.database.port
                     ),
+                    # ElastiCache always reports the port; only mocks that echo inputs could leave it None.
                     "cache": ExternalService(
-                        (self.cache.primary_endpoint, self.cache.reader_endpoint), self.cache.port
+                        (self.cache.primary_endpoint, self.cache.reader_endpoint),
+                        cast("pulumi.Output[int]", self.cache.port),
                     ),
                 },
             ),

@@ -137,6 +137,15 @@ def test_every_namespace_gets_its_quota_limits_policies_and_connections(stack: s
         assert set(policies(plan, namespace)) >= POLICY_NAMES
 
 
+@pytest.mark.parametrize("stack", stack_names())
+def test_every_application_namespace_is_in_the_mesh(stack: str) -> None:
+    """Mutual TLS is STRICT mesh-wide, so a pod without a sidecar could call no routed service."""
+    for namespace in baseline(stack_plan(stack)).of_type(NAMESPACE):
+        labels = namespace.inputs["metadata"]["labels"]
+        assert labels["istio-injection"] == "enabled"
+        assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
 def test_prod_limit_range_is_the_seeds(prod: Plan) -> None:
     (limits,) = in_namespace(prod, LIMIT_RANGE, "agents").values()
     assert limits.inputs["spec"] == {"limits": [{"type": "Container", **SEED_LIMIT_RANGE}]}
@@ -210,7 +219,8 @@ def test_istio_may_reach_pods_and_pods_reach_only_istiod(prod: Plan) -> None:
     assert rule["to"] == [
         {"namespaceSelector": istio_system, "podSelector": {"matchLabels": {"app": "istiod"}}}
     ]
-    assert sorted((p["protocol"], p["port"]) for p in rule["ports"]) == [("TCP", 15012), ("TCP", 15017)]
+    # 15012 serves sidecars their config and certificates; 15017, the webhook, is called by the API server.
+    assert [(p["protocol"], p["port"]) for p in rule["ports"]] == [("TCP", 15012)]
 
 
 def _database_subnet_cidrs(plan: Plan) -> set[str]:

@@ -217,6 +217,12 @@ def test_all_five_addons_with_pods_ones_waiting_for_nodes(prod):
     assert association["serviceAccount"] == "ebs-csi-controller-sa"
 
 
+def test_the_vpc_cni_enforces_network_policies(prod):
+    """Without it the baseline's NetworkPolicies are accepted by the API and enforced by nothing."""
+    (cni,) = [a for a in prod.of_type("aws:eks/addon:Addon") if a.inputs["addonName"] == "vpc-cni"]
+    assert json.loads(cni.inputs["configurationValues"]) == {"enableNetworkPolicy": "true"}
+
+
 def test_addon_versions_and_admin_roles_come_from_config():
     raw = raw_stack_config("prod")
     cluster = json.loads(raw["platform:cluster"])

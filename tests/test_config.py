@@ -928,7 +928,7 @@ def test_every_field_documents_its_default(model: type[BaseModel]) -> None:
 
 
 def test_sections_are_the_stack_config_fields() -> None:
-    assert SECTIONS == ("tags", "network", "cluster", "database", "cache", "mesh", "namespaces")
+    assert SECTIONS == ("tags", "network", "cluster", "database", "cache", "mesh", "namespaces", "baseline")
 
 
 def test_node_group_model_is_usable_on_its_own() -> None:
