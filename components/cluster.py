@@ -21,11 +21,11 @@ CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager",
 
 NODE_ADDONS = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
 """Managed add-ons that run on every node (daemon sets): installed before the nodes join."""
-NODE_ADDON_SETTINGS: dict[str, dict[str, str]] = {
+ADDON_CONFIGURATION: dict[str, str] = {
     # The VPC CNI enforces NetworkPolicy only when asked; otherwise the baseline's policies do nothing.
-    "vpc-cni": {"configuration_values": json.dumps({"enableNetworkPolicy": "true"})},
+    "vpc-cni": json.dumps({"enableNetworkPolicy": "true"}),
 }
-"""Add-on configuration beyond EKS' defaults, by add-on."""
+"""Add-on configuration values (JSON) beyond EKS' defaults, by add-on."""
 POD_ADDONS = ("coredns", "aws-ebs-csi-driver")
 """Managed add-ons that run as deployments: installed once nodes exist to schedule them."""
 ADDONS = NODE_ADDONS + POD_ADDONS
@@ -453,7 +453,9 @@ class Cluster(pulumi.ComponentResource):
             self._admin_access(cluster, role_arn)
 
         node_addons = [
-            self._addon(cluster, addon, args.addon_versions, **NODE_ADDON_SETTINGS.get(addon, {}))
+            self._addon(
+                cluster, addon, args.addon_versions, configuration_values=ADDON_CONFIGURATION.get(addon)
+            )
             for addon in NODE_ADDONS
         ]
         self.node_groups = {
