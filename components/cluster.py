@@ -552,8 +552,9 @@ class Cluster(pulumi.ComponentResource):
                 if rule.direction == "ingress"
                 else aws.vpc.SecurityGroupEgressRule
             )
+            rule_name = f"{self._name}-{role}-{rule.key}"
             rule_type(
-                f"{self._name}-{role}-{rule.key}",
+                rule_name,
                 security_group_id=group.id,
                 ip_protocol=rule.protocol,
                 description=rule.why,
@@ -561,6 +562,7 @@ class Cluster(pulumi.ComponentResource):
                 to_port=None if all_traffic else rule.to_port,
                 referenced_security_group_id=peer_group,
                 cidr_ipv4=None if peer_group is not None else rule.peer,
+                tags=self._tags.for_resource(rule_name),
                 opts=self._child(),
             )
 
