@@ -496,7 +496,7 @@ class ClusterConfig(_Model):
     version: EksVersion = "1.34"
     """Default "1.34". Kubernetes minor version, as a quoted string."""
     endpoint_public_access: bool = False
-    """Default false. Whether the Kubernetes API is reachable from the internet."""
+    """Default false. Whether the Kubernetes API is reachable from the internet; prod must keep it false."""
     public_access_cidrs: list[Cidr] = Field(default_factory=list)
     """Default []. IPv4 CIDRs allowed to reach a public API endpoint; required when it is public."""
     admin_role_arns: list[RoleArn] = Field(default_factory=list)
@@ -546,7 +546,7 @@ class DatabaseConfig(_Model):
     instances: Annotated[int, Field(ge=1, le=16)] = 3
     """Default 3. Writer plus readers (count, 1-16); spread over the AZs."""
     backup_retention_days: Annotated[int, Field(ge=1, le=35)] = 30
-    """Default 30. Days automated backups are kept (1-35)."""
+    """Default 30. Days automated backups are kept (1-35); prod needs at least 30."""
     backup_window: BackupWindow = "03:00-04:00"
     """Default 03:00-04:00. Daily backup window (hh:mm-hh:mm UTC, at least 30 minutes)."""
     maintenance_window: MaintenanceWindow = "sun:04:00-sun:05:00"
@@ -823,20 +823,28 @@ SECTIONS = tuple(
 _Rule = Callable[[StackConfig], Iterator[tuple[Loc, str]]]
 
 
+PROD_BACKUP_RETENTION_DAYS = 30
+"""Fewest days prod keeps Aurora's automated backups (the policy pack checks the same floor)."""
+
+
 def _prod_cluster(config: StackConfig) -> Iterator[tuple[Loc, str]]:
-    if config.is_prod:
-        for index, cidr in enumerate(config.cluster.public_access_cidrs):
-            if ipaddress.IPv4Network(cidr).prefixlen == 0:
-                yield (
-                    ("cluster", "publicAccessCidrs", index),
-                    "prod refuses 0.0.0.0/0 (the whole internet); list the networks that need the API",
-                )
+    if config.is_prod and config.cluster.endpoint_public_access:
+        yield (
+            ("cluster", "endpointPublicAccess"),
+            "prod's API endpoint is private; reach it from the VPC (VPN, bastion or CI runners inside it)",
+        )
 
 
 def _prod_database(config: StackConfig) -> Iterator[tuple[Loc, str]]:
     if config.is_prod:
         if not config.database.deletion_protection:
             yield ("database", "deletionProtection"), "prod requires deletion protection; set it to true"
+        if config.database.backup_retention_days < PROD_BACKUP_RETENTION_DAYS:
+            yield (
+                ("database", "backupRetentionDays"),
+                f"prod keeps backups at least {PROD_BACKUP_RETENTION_DAYS} days, "
+                f"got {config.database.backup_retention_days}",
+            )
         if config.database.instances < 2:
             yield (
                 ("database", "instances"),

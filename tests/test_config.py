@@ -663,10 +663,11 @@ PROD_ONLY = [
     ("platform:mesh.controlPlaneReplicas", mesh(controlPlaneReplicas=1), "prod needs at least 2"),
     ("platform:mesh.gatewayMinReplicas", mesh(gatewayMinReplicas=1), "prod needs at least 2"),
     (
-        "platform:cluster.publicAccessCidrs.1",
-        cluster(endpointPublicAccess=True, publicAccessCidrs=["203.0.113.0/24", "0.0.0.0/0"]),
-        "prod refuses 0.0.0.0/0",
+        "platform:cluster.endpointPublicAccess",
+        cluster(endpointPublicAccess=True, publicAccessCidrs=["203.0.113.0/24"]),
+        "prod's API endpoint is private",
     ),
+    ("platform:database.backupRetentionDays", database(backupRetentionDays=29), "at least 30 days, got 29"),
 ]
 
 
