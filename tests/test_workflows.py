@@ -163,6 +163,22 @@ def test_the_preview_job_can_get_an_oidc_token_and_comment():
     assert run["with"]["role-to-assume"] == "${{ vars.AWS_PREVIEW_ROLE_ARN }}"
 
 
+def test_the_preview_runs_the_policy_pack_and_then_the_replacement_guard():
+    (job,) = workflow("preview.yml")["jobs"].values()
+    (run,) = steps_using(job["steps"], "./.github/actions/pulumi")
+    assert run["with"]["policy-packs"] == "policy"
+    assert (PROJECT_DIR / "policy" / "PulumiPolicy.yaml").is_file()
+    after = job["steps"][job["steps"].index(run) + 1 :]
+    (guard,) = [step for step in after if "python -m policy.guard" in step.get("run", "")]
+    assert '--policy-pack policy --json > "preview-$STACK.json"' in guard["run"]
+    assert guard["env"]["STACK"] == "${{ matrix.stack }}"
+    # The action passes the packs on and builds their environment from the pack's own pins.
+    steps = load(ACTION)["runs"]["steps"]
+    (pulumi,) = steps_using(steps, "pulumi/actions")
+    assert pulumi["with"]["policyPacks"] == "${{ inputs.policy-packs }}"
+    assert any("policy/requirements.txt" in step.get("run", "") for step in steps)
+
+
 def test_the_shared_action_assumes_the_role_by_oidc_then_runs_pulumi():
     steps = load(ACTION)["runs"]["steps"]
     (credentials,) = steps_using(steps, "aws-actions/configure-aws-credentials")
