@@ -146,8 +146,14 @@ def test_istio_resources_wait_for_the_crds_and_the_control_plane() -> None:
     plan = stack_plan("prod")
     found = releases(plan)
     istio_types = [r for r in mesh_part(plan).resources if ".istio.io/" in r.type]
-    # Gateway, PeerAuthentication, the data tier's two ServiceEntries and the service's three
-    assert len(istio_types) == 7
+    assert {r.type.rsplit(":", 1)[1] for r in istio_types} == {
+        "Gateway",
+        "PeerAuthentication",
+        "ServiceEntry",
+        "VirtualService",
+        "DestinationRule",
+        "AuthorizationPolicy",
+    }
     for resource in istio_types:
         assert {found["istio-base"].urn, found["istiod"].urn} <= set(resource.dependencies), resource.name
 
