@@ -1,6 +1,7 @@
 """``python -m offline``: the platform's Pulumi program, run with no cloud account and no Pulumi CLI.
 
-Exit codes: 0 the plan ran; 1 the emulated account refused a resource or the program failed;
+Exit codes: 0 the plan ran; 1 the emulated account refused a resource or the program failed (or,
+for ``manifests``, a Kubernetes object does not match its schema);
 2 the stack's config is invalid (every error printed with its key path); 3 (``preview``) the plan
 violates a mandatory rule of the policy pack (``policy/``; advisory rules are printed and pass).
 """
@@ -16,6 +17,7 @@ from rich.console import Console
 
 from components.config import ConfigError
 from offline import cost as costing
+from offline import manifests as kubernetes
 from offline import policy as policies
 from offline import summary as summaries
 from offline.diagram import Format, build, render
@@ -167,6 +169,26 @@ def diagram(
 ) -> None:
     """Draw a stack's architecture from the resources of its plan."""
     typer.echo(render(build(run_plan(stack, config_file)), fmt), nl=False)
+
+
+@app.command()
+def manifests(stack: StackOption = None, config_file: ConfigFileOption = None) -> None:
+    """Print a stack's Kubernetes objects as YAML, checked against the cluster version's schemas.
+
+    Exits 1 when an object does not match its schema (the reasons go to standard error).
+    """
+    plan = run_plan(stack, config_file)
+    typer.echo(kubernetes.to_yaml(plan), nl=False)
+    result = kubernetes.validate(kubernetes.objects(plan), plan.config.cluster.version)
+    for problem in result.problems:
+        err.print(f"[red]{problem}[/red]", highlight=False, markup=False)
+    err.print(
+        f"{result.checked} objects checked against Kubernetes {result.version}: "
+        f"{len(result.problems) or 'no'} invalid; {len(result.unchecked)} custom resources without a schema",
+        highlight=False,
+    )
+    if not result.passed:
+        raise typer.Exit(EXIT_FAILED)
 
 
 @app.command()

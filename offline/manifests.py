@@ -1,0 +1,112 @@
+"""The Kubernetes objects of a plan as the API server would receive them, checked against its schemas.
+
+Kubernetes resources record their whole manifest as inputs (apiVersion, kind, metadata, spec...), so
+the plan already holds what ``kubectl get -o yaml`` would show. Objects of Kubernetes' own APIs are
+validated against the OpenAPI schemas of the cluster's version (``kubernetes-validate``); custom
+resources (Istio's) have no schema there and are reported as not checked. Helm releases are
+rendered by Helm at deploy time, so only their chart, version and values are listed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import kubernetes_validate
+import yaml
+
+from offline.runner import Plan, redacted
+
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def _ordered(manifest: dict[str, Any]) -> dict[str, Any]:
+    """apiVersion, kind and metadata first, as Kubernetes writes them; the rest by name."""
+    head = ("apiVersion", "kind", "metadata")
+    return {
+        **{key: manifest[key] for key in head if key in manifest},
+        **{key: manifest[key] for key in sorted(manifest) if key not in head},
+    }
+
+
+def _sort_key(manifest: dict[str, Any]) -> tuple[bool, str, str, str]:
+    """Namespaces first (the rest goes into them), then by kind, namespace and name: a stable listing."""
+    metadata = manifest.get("metadata") or {}
+    kind = str(manifest.get("kind"))
+    return kind != "Namespace", kind, str(metadata.get("namespace", "")), str(metadata.get("name", ""))
+
+
+def objects(plan: Plan) -> list[dict[str, Any]]:
+    """Every Kubernetes object the plan creates (Helm releases and providers aside), namespaces first,
+    with secrets shown as ``[secret]``."""
+    found = [
+        _ordered(redacted(r.inputs))
+        for r in plan.resources
+        if r.type.startswith("kubernetes:") and r.type != HELM_RELEASE and "kind" in r.inputs
+    ]
+    return sorted(found, key=_sort_key)
+
+
+def releases(plan: Plan) -> list[dict[str, Any]]:
+    """Each Helm release: what Helm will render at deploy time."""
+    return [
+        {
+            "release": r.inputs.get("name", r.name),
+            "namespace": r.inputs.get("namespace"),
+            "chart": r.inputs.get("chart"),
+            "version": r.inputs.get("version"),
+            "repository": (r.inputs.get("repositoryOpts") or {}).get("repo"),
+            "values": r.inputs.get("values", {}),
+        }
+        for r in plan.of_type(HELM_RELEASE)
+    ]
+
+
+def _name(manifest: dict[str, Any]) -> str:
+    metadata = manifest.get("metadata") or {}
+    where = f"{metadata['namespace']}/" if metadata.get("namespace") else ""
+    return f"{manifest.get('kind')} {where}{metadata.get('name', '?')}"
+
+
+@dataclass(frozen=True)
+class Validation:
+    """The schema check of a plan's objects against one Kubernetes version."""
+
+    version: str
+    checked: int
+    problems: tuple[str, ...]
+    """One line per invalid object: which, and the schema's complaint."""
+    unchecked: tuple[str, ...]
+    """Objects of APIs the Kubernetes schemas do not cover (custom resources)."""
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+
+def validate(manifests: Iterable[dict[str, Any]], version: str) -> Validation:
+    """Check each manifest strictly (unknown fields are errors) against Kubernetes ``version``'s schemas."""
+    checked, problems, unchecked = 0, [], []
+    for manifest in manifests:
+        try:
+            kubernetes_validate.validate(manifest, version, strict=True)
+        except kubernetes_validate.SchemaNotFoundError:
+            unchecked.append(_name(manifest))
+            continue
+        except kubernetes_validate.ValidationError as error:
+            path = ".".join(str(part) for part in error.path)
+            problems.append(f"{_name(manifest)}: {path + ': ' if path else ''}{error.message}")
+        checked += 1
+    return Validation(version, checked, tuple(problems), tuple(unchecked))
+
+
+def to_yaml(plan: Plan) -> str:
+    """The objects as one multi-document YAML stream, secrets shown as ``[secret]``, then the releases."""
+    documents = [yaml.safe_dump(m, sort_keys=False) for m in objects(plan)]
+    listed = "".join(
+        f"#   {r['release']} in {r['namespace']}: chart {r['chart']} {r['version']} from {r['repository']}\n"
+        for r in releases(plan)
+    )
+    footer = f"# Helm releases, rendered by Helm at deploy time:\n{listed}" if listed else ""
+    return "---\n".join(documents) + footer
