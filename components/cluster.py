@@ -362,6 +362,8 @@ class Cluster(pulumi.ComponentResource):
     node_role_arn: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
     node_groups: dict[str, NodeGroup]
+    workloads_ready: list[pulumi.Resource]
+    """What a workload installed on the cluster waits for: nodes to run on and CoreDNS to resolve names."""
     provider: k8s.Provider
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -474,7 +476,8 @@ class Cluster(pulumi.ComponentResource):
             )
             for key, spec in args.node_groups.items()
         }
-        self._pod_addons(cluster, args.addon_versions, list(self.node_groups.values()))
+        coredns = self._pod_addons(cluster, args.addon_versions, list(self.node_groups.values()))
+        self.workloads_ready = [*self.node_groups.values(), coredns]
 
         self.kubeconfig = pulumi.Output.secret(
             pulumi.Output.all(cluster.name, cluster.endpoint, self.certificate_authority_data, region).apply(
@@ -603,12 +606,14 @@ class Cluster(pulumi.ComponentResource):
 
     def _pod_addons(
         self, cluster: aws.eks.Cluster, versions: Mapping[str, str], node_groups: Sequence[NodeGroup]
-    ) -> None:
-        """CoreDNS and the EBS CSI driver need nodes; the driver also a role of its own (pod identity)."""
+    ) -> aws.eks.Addon:
+        """CoreDNS and the EBS CSI driver need nodes; the driver also a role of its own (pod identity).
+
+        Returns the CoreDNS add-on, which every workload needs to resolve names."""
         ebs_role, ebs_attachments = self._role(
             "ebs-csi", "pods.eks.amazonaws.com", (EBS_CSI_POLICY,), tag_session=True
         )
-        self._addon(cluster, "coredns", versions, node_groups)
+        coredns = self._addon(cluster, "coredns", versions, node_groups)
         self._addon(
             cluster,
             "aws-ebs-csi-driver",
@@ -618,3 +623,4 @@ class Cluster(pulumi.ComponentResource):
                 {"role_arn": ebs_role.arn, "service_account": "ebs-csi-controller-sa"}
             ],
         )
+        return coredns

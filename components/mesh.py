@@ -3,9 +3,11 @@
 ``Mesh`` installs four charts of one Istio version and adds the mesh-wide resources: the HTTPS
 ingress ``Gateway`` (plain HTTP only redirects), STRICT mutual TLS for every workload, and a
 ``ServiceEntry`` for each allowed external host (sidecars reach nothing else outside the mesh by
-default). Each routed service is a ``MeshService``: a ``VirtualService`` with the canary split,
-timeout and retries, a ``DestinationRule`` with connection limits and outlier detection, an
-``AuthorizationPolicy`` that admits only the gateway and named namespaces, and a disruption budget.
+default). Each gateway host gets one ``VirtualService`` holding the routes of every service on it,
+longest prefix first (Istio merges several VirtualServices of one host in creation order, so one
+could shadow another). Each routed service is a ``MeshService``: a ``DestinationRule`` with
+connection limits and outlier detection, an ``AuthorizationPolicy`` that admits only the gateway and
+named namespaces, and a disruption budget.
 
 The manifests and Helm values are pure functions of the Args, tested directly.
 """
@@ -70,7 +72,7 @@ class MeshServiceSpec:
     timeout_seconds: float = 30.0
     """Whole-request timeout including retries (seconds). Default 30."""
     retries: int = 3
-    """Retry attempts; each try gets timeout / retries. Default 3."""
+    """Retries after the first try; each try gets timeout / (retries + 1). Default 3."""
     allowed_namespaces: Sequence[str] = ()
     """Namespaces besides its own (and the gateway) whose workloads may call it. Default none."""
     max_unavailable: int = 1
@@ -118,6 +120,8 @@ class MeshArgs:
     external_services: Mapping[str, ExternalService] = field(default_factory=dict)
     """Services outside the cluster by name (the data tier), registered so REGISTRY_ONLY lets them through.
     Default none."""
+    depends_on: Sequence[pulumi.Resource] = ()
+    """What Istio's pods need first (nodes, CoreDNS): its releases wait for their pods. Default none."""
 
     @classmethod
     def from_config(
@@ -127,6 +131,7 @@ class MeshArgs:
         provider: k8s.Provider,
         namespaces: Mapping[str, pulumi.Input[str]],
         external_services: Mapping[str, ExternalService],
+        depends_on: Sequence[pulumi.Resource] = (),
     ) -> MeshArgs:
         return cls(
             provider=provider,
@@ -144,6 +149,7 @@ class MeshArgs:
             },
             namespaces=namespaces,
             external_services=external_services,
+            depends_on=tuple(depends_on),
         )
 
 
@@ -159,10 +165,11 @@ def istiod_values(args: MeshArgs) -> dict[str, Any]:
             "replicaCount": args.control_plane_replicas,
             # The CNI agent sets up each pod's traffic redirection, so sidecars need no NET_ADMIN
             # init container and workloads can run under Pod Security "restricted".
-            "cni": {"enabled": True, "namespace": CNI_NAMESPACE},
+            "cni": {"enabled": True},
         },
         "global": {
-            "defaultPodDisruptionBudget": {"enabled": True},
+            # The chart's budget keeps one pod: with a single replica that would block every drain.
+            "defaultPodDisruptionBudget": {"enabled": args.control_plane_replicas >= 2},
             "proxy": {"holdApplicationUntilProxyStarts": True, "excludeIPRanges": POD_IDENTITY_AGENT},
         },
         "meshConfig": {
@@ -173,11 +180,17 @@ def istiod_values(args: MeshArgs) -> dict[str, Any]:
 
 
 def cni_values() -> dict[str, Any]:
-    return {"cni": {"excludeNamespaces": [CNI_NAMESPACE, ISTIO_NAMESPACE]}}
+    return {"excludeNamespaces": [CNI_NAMESPACE, ISTIO_NAMESPACE]}
 
 
 def gateway_values(args: MeshArgs) -> dict[str, Any]:
-    """The ingress gateway: behind an internet-facing NLB, autoscaled, never drained below one pod."""
+    """The ingress gateway: behind an internet-facing NLB, autoscaled, never drained below one pod.
+
+    EKS' built-in service controller makes the NLB (internet-facing is its default); it needs the
+    nodes to carry exactly one security group tagged for the cluster, which the node launch template
+    ensures. A single replica gets no disruption budget, which would block every node drain.
+    """
+    budget = {"podDisruptionBudget": {"minAvailable": 1}} if args.gateway_min_replicas >= 2 else {}
     return {
         "labels": dict(GATEWAY_SELECTOR),
         "autoscaling": {
@@ -185,14 +198,10 @@ def gateway_values(args: MeshArgs) -> dict[str, Any]:
             "minReplicas": args.gateway_min_replicas,
             "maxReplicas": args.gateway_max_replicas,
         },
-        "podDisruptionBudget": {"minAvailable": 1},
+        **budget,
         "service": {
             "type": "LoadBalancer",
-            "annotations": {
-                "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
-                "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
-                "service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled": "true",
-            },
+            "annotations": {"service.beta.kubernetes.io/aws-load-balancer-type": "nlb"},
             "ports": [
                 {"name": "status-port", "port": 15021, "protocol": "TCP", "targetPort": 15021},
                 {"name": "http2", "port": 80, "protocol": "TCP", "targetPort": 80},
@@ -244,12 +253,16 @@ def service_entry_spec(hosts: Sequence[str]) -> dict[str, Any]:
 
 
 def external_service_spec(service: ExternalService) -> dict[str, Any]:
-    """A data store outside the mesh: its names and TCP port, so sidecars pass its traffic through."""
+    """A data store outside the mesh: its names and TCP port, so sidecars pass its traffic through.
+
+    Plain TCP carries no host name, so a DNS-resolved entry would send all of the port's traffic to one
+    of its hosts (the writer's and the reader's alike); NONE forwards to the address the client chose.
+    """
     return {
         "hosts": list(service.hosts),
         "location": "MESH_EXTERNAL",
         "ports": [{"number": service.port, "name": "tcp", "protocol": "TCP"}],
-        "resolution": "DNS",
+        "resolution": "NONE",
     }
 
 
@@ -258,8 +271,8 @@ def service_host(name: str, spec: MeshServiceSpec) -> str:
 
 
 def per_try_timeout_seconds(spec: MeshServiceSpec) -> float:
-    """Each try's share of the whole timeout, so the last retry can still finish within it."""
-    return spec.timeout_seconds / max(spec.retries, 1)
+    """Each try's share of the whole timeout (the first try and its retries), so the last can finish."""
+    return spec.timeout_seconds / (spec.retries + 1)
 
 
 def _duration(seconds: float) -> str:
@@ -267,8 +280,8 @@ def _duration(seconds: float) -> str:
     return f"{seconds:g}s" if float(seconds).is_integer() else f"{round(seconds * 1000)}ms"
 
 
-def virtual_service_spec(name: str, spec: MeshServiceSpec) -> dict[str, Any]:
-    """Requests for the service's prefix on its hosts, split between stable and canary, with retries."""
+def http_route(name: str, spec: MeshServiceSpec) -> dict[str, Any]:
+    """Requests for the service's prefix, split between stable and canary, with a timeout and retries."""
     destination = {"host": service_host(name, spec), "port": {"number": spec.port}}
     route = [{"destination": {**destination, "subset": STABLE}, "weight": 100 - spec.canary_weight}]
     if spec.canary_weight:
@@ -277,18 +290,38 @@ def virtual_service_spec(name: str, spec: MeshServiceSpec) -> dict[str, Any]:
     if spec.retries:
         retries |= {"perTryTimeout": _duration(per_try_timeout_seconds(spec)), "retryOn": RETRY_ON}
     return {
-        "hosts": list(spec.hosts),
-        "gateways": [f"{ISTIO_NAMESPACE}/{GATEWAY_NAME}"],
-        "http": [
-            {
-                "name": name,
-                "match": [{"uri": {"prefix": spec.path_prefix}}],
-                "route": route,
-                "timeout": _duration(spec.timeout_seconds),
-                "retries": retries,
-            }
-        ],
+        "name": name,
+        "match": [{"uri": {"prefix": spec.path_prefix}}],
+        "route": route,
+        "timeout": _duration(spec.timeout_seconds),
+        "retries": retries,
     }
+
+
+def routes_by_host(services: Mapping[str, MeshServiceSpec]) -> dict[str, list[tuple[str, MeshServiceSpec]]]:
+    """Gateway host -> the services routed on it, longest prefix first: Istio takes the first match."""
+    hosts: dict[str, list[tuple[str, MeshServiceSpec]]] = {}
+    for name, spec in services.items():
+        for host in spec.hosts:
+            hosts.setdefault(host, []).append((name, spec))
+    return {
+        host: sorted(routed, key=lambda item: (-len(item[1].path_prefix), item[0]))
+        for host, routed in hosts.items()
+    }
+
+
+def virtual_service_spec(host: str, routed: Sequence[tuple[str, MeshServiceSpec]]) -> dict[str, Any]:
+    """One host's routes on the gateway, in the order given (longest prefix first)."""
+    return {
+        "hosts": [host],
+        "gateways": [f"{ISTIO_NAMESPACE}/{GATEWAY_NAME}"],
+        "http": [http_route(name, spec) for name, spec in routed],
+    }
+
+
+def host_label(host: str) -> str:
+    """A host as part of a Kubernetes name: a wildcard's '*' spelt out."""
+    return host.replace("*", "wildcard")
 
 
 def destination_rule_spec(name: str, spec: MeshServiceSpec) -> dict[str, Any]:
@@ -303,7 +336,6 @@ def destination_rule_spec(name: str, spec: MeshServiceSpec) -> dict[str, Any]:
                 "http": {
                     "http1MaxPendingRequests": 100,
                     "http2MaxRequests": 100,
-                    "maxRetries": max(spec.retries, 1),
                     "h2UpgradePolicy": "UPGRADE",
                 },
             },
@@ -349,9 +381,12 @@ def _metadata(name: str, namespace: pulumi.Input[str]) -> k8s.meta.v1.ObjectMeta
 
 
 class MeshService(pulumi.ComponentResource):
-    """One service's routing, resilience, access and disruption budget (type platform:index:MeshService).
+    """One service's resilience, access and disruption budget (type platform:index:MeshService); its
+    routes are in its hosts' VirtualServices.
 
-    Its pods are the team's to deploy: labelled ``app: <name>`` and ``version: stable|canary``.
+    Its pods are the team's to deploy: labelled ``app: <name>`` and ``version: stable|canary``, with a
+    pod-level ``seccompProfile: RuntimeDefault`` (Pod Security ``restricted`` asks it of every container,
+    the injected sidecar included).
     """
 
     def __init__(
@@ -366,7 +401,6 @@ class MeshService(pulumi.ComponentResource):
         # A component's depends_on does not reach its children's requests; Istio's resources need it to.
         child = pulumi.ResourceOptions(parent=self, depends_on=opts.depends_on if opts else None)
         for kind, api, body in (
-            ("VirtualService", "networking.istio.io/v1", virtual_service_spec(service, spec)),
             ("DestinationRule", "networking.istio.io/v1", destination_rule_spec(service, spec)),
             ("AuthorizationPolicy", "security.istio.io/v1", authorization_policy_spec(service, spec)),
         ):
@@ -405,8 +439,8 @@ class Mesh(pulumi.ComponentResource):
                 "name": ISTIO_NAMESPACE,
                 "labels": {
                     **MANAGED,
-                    # The gateway binds ports 80/443 with an unprivileged-port sysctl, which "baseline"
-                    # allows and "restricted" does not; audit and warn still report against restricted.
+                    # The gateway chart's pods set no seccomp profile, which "restricted" requires;
+                    # audit and warn still report against restricted.
                     "pod-security.kubernetes.io/enforce": "baseline",
                     "pod-security.kubernetes.io/audit": "restricted",
                     "pod-security.kubernetes.io/warn": "restricted",
@@ -432,13 +466,16 @@ class Mesh(pulumi.ComponentResource):
                 namespace=namespace,
                 repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=ISTIO_CHARTS),
                 values=values,
-                # A failed install or upgrade rolls back instead of leaving the mesh half-changed.
+                # A failed install or upgrade rolls back instead of leaving the mesh half-changed; a
+                # first install waits for new nodes to pull Istio's images.
                 atomic=True,
+                timeout=600,
                 opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=list(after))),
             )
 
         base = release("base", "base", "istio-base", namespace.metadata.name, {"defaultRevision": "default"})
-        cni = release("cni", "cni", "istio-cni", CNI_NAMESPACE, cni_values(), after=[base])
+        # Helm waits for the pods of each chart, which need nodes and (but the CNI agent) CoreDNS.
+        cni = release("cni", "cni", "istio-cni", CNI_NAMESPACE, cni_values(), after=[base, *args.depends_on])
         istiod = release(
             "istiod", "istiod", "istiod", namespace.metadata.name, istiod_values(args), after=[cni]
         )
@@ -479,6 +516,14 @@ class Mesh(pulumi.ComponentResource):
                 "ServiceEntry",
                 f"external-{key}",
                 external_service_spec(external),
+            )
+        for host, routed in routes_by_host(args.services).items():
+            mesh_wide(
+                f"routes-{host_label(host)}",
+                "networking.istio.io/v1",
+                "VirtualService",
+                f"routes-{host_label(host)}",
+                virtual_service_spec(host, routed),
             )
         if args.egress_hosts:
             mesh_wide(

@@ -121,7 +121,7 @@ class Platform(pulumi.ComponentResource):
                 cluster_name=self.cluster.cluster_name,
                 connection_data=self.connection_data(),
                 # The autoscaler's pods need nodes to run on before its install can finish.
-                depends_on=list(self.cluster.node_groups.values()),
+                depends_on=self.cluster.workloads_ready,
                 tags=tags,
             ),
             opts=child,
@@ -133,6 +133,7 @@ class Platform(pulumi.ComponentResource):
                 config.mesh,
                 provider=self.cluster.provider,
                 namespaces=self.baseline.namespace_names,
+                depends_on=self.cluster.workloads_ready,
                 external_services={
                     "database": ExternalService(
                         (self.database.endpoint, self.database.reader_endpoint), self.database.port

@@ -331,7 +331,13 @@ class _Builder:
         node = node_id("mesh", gateways[0].name)
         self.graph.nodes.append(Node(node, label, None))
         self.graph.add_edge(self._internet(), node, "HTTPS")
-        services = [r for r in self.plan.resources if _matches(r, (VIRTUAL_SERVICES,))]
+        # A VirtualService per host lists its routes, one per service; a service on two hosts counts once.
+        services = {
+            route.get("name", f"{r.name}-{index}")
+            for r in self.plan.resources
+            if _matches(r, (VIRTUAL_SERVICES,))
+            for index, route in enumerate(_spec(r).get("http", []))
+        }
         count = len(services)
         routes = f"{count} routed service{'' if count == 1 else 's'}" if services else "routes"
         if any(g.id == NODE_GROUPS for g in self.graph.groups):

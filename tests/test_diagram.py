@@ -129,9 +129,15 @@ def with_mesh(plan: Plan) -> Plan:
     )
     routes = [
         resource(
-            plan, "kubernetes:networking.istio.io/v1:VirtualService", f"platform-mesh-{name}", {"spec": {}}
+            plan,
+            "kubernetes:networking.istio.io/v1:VirtualService",
+            f"platform-mesh-routes-{host}",
+            {"spec": {"hosts": [host], "http": [{"name": name} for name in names]}},
         )
-        for name in ("agent-runtime", "tool-gateway")
+        for host, names in (
+            ("api.example.com", ["agent-runtime", "tool-gateway"]),
+            ("b.example.com", ["tool-gateway"]),
+        )
     ]
     return edited(without_mesh(plan), add=[gateway_service, gateway, *routes])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -12,9 +13,10 @@ from components.mesh import (
     GATEWAY_RELEASE,
     ISTIO_NAMESPACE,
     MeshServiceSpec,
+    http_route,
     per_try_timeout_seconds,
+    routes_by_host,
     service_entry_spec,
-    virtual_service_spec,
 )
 from offline.runner import Plan, RecordedResource
 from tests.conftest import stack_plan
@@ -61,9 +63,28 @@ def test_four_istio_charts_of_one_version_install_in_order(stack: str) -> None:
         "https://istio-release.storage.googleapis.com/charts"
     }
     assert all(r.inputs["atomic"] for r in found.values())
+    assert {r.inputs["timeout"] for r in found.values()} == {600}
     # CRDs first, then the CNI agent, the control plane, and the gateway it configures.
     for later, earlier in (("istio-cni", "istio-base"), ("istiod", "istio-cni"), (GATEWAY_RELEASE, "istiod")):
         assert found[earlier].urn in found[later].dependencies
+
+
+def test_istio_s_pods_wait_for_nodes_and_coredns_before_helm_waits_for_them() -> None:
+    plan = stack_plan("prod")
+    found = releases(plan)
+    nodes = {r.urn for r in plan.of_type("aws:eks/nodeGroup:NodeGroup")}
+    (coredns,) = [r.urn for r in plan.of_type("aws:eks/addon:Addon") if r.inputs["addonName"] == "coredns"]
+    assert len(nodes) == 3
+    by_urn = {r.urn: r for r in plan.resources}
+    for chart in ("istio-cni", "istiod", GATEWAY_RELEASE):
+        # Directly or through what it waits for.
+        waits_for, todo = set(), list(found[chart].dependencies)
+        while todo:
+            urn = todo.pop()
+            if urn not in waits_for:
+                waits_for.add(urn)
+                todo.extend(by_urn[urn].dependencies if urn in by_urn else ())
+        assert nodes | {coredns} <= waits_for, chart
 
 
 def test_prod_control_plane_and_gateway_are_highly_available() -> None:
@@ -77,10 +98,14 @@ def test_prod_control_plane_and_gateway_are_highly_available() -> None:
     assert gateway["podDisruptionBudget"] == {"minAvailable": 1}
 
 
-def test_dev_runs_one_of_each_to_stay_cheap() -> None:
+def test_dev_runs_one_of_each_and_no_budget_that_would_block_a_drain() -> None:
     found = releases(stack_plan("dev"))
-    assert found["istiod"].inputs["values"]["pilot"]["autoscaleMin"] == 1
-    assert found[GATEWAY_RELEASE].inputs["values"]["autoscaling"]["minReplicas"] == 1
+    istiod, gateway = found["istiod"].inputs["values"], found[GATEWAY_RELEASE].inputs["values"]
+    assert istiod["pilot"]["autoscaleMin"] == 1
+    assert gateway["autoscaling"]["minReplicas"] == 1
+    # A budget keeping one pod of one replica would forbid evicting it, so no node could drain.
+    assert istiod["global"]["defaultPodDisruptionBudget"] == {"enabled": False}
+    assert "podDisruptionBudget" not in gateway
 
 
 @pytest.mark.parametrize("stack", stack_names())
@@ -88,8 +113,10 @@ def test_sidecars_rely_on_the_cni_agent_and_reach_outside_only_by_the_allow_list
     plan = stack_plan(stack)
     found = releases(plan)
     istiod = found["istiod"].inputs["values"]
-    assert istiod["pilot"]["cni"]["enabled"] is True
-    assert found["istio-cni"].inputs["namespace"] == istiod["pilot"]["cni"]["namespace"]
+    assert istiod["pilot"]["cni"] == {"enabled": True}
+    # The CNI agent needs host access: kube-system, which is left out of redirection with istio-system.
+    assert found["istio-cni"].inputs["namespace"] == "kube-system"
+    assert found["istio-cni"].inputs["values"] == {"excludeNamespaces": ["kube-system", "istio-system"]}
     policy = istiod["meshConfig"]["outboundTrafficPolicy"]["mode"]
     assert policy == plan.config.mesh.outbound_traffic_policy == "REGISTRY_ONLY"
     entries = [
@@ -165,10 +192,12 @@ def test_prod_agent_runtime_route_has_the_seed_canary_timeout_and_retries() -> N
     plan = stack_plan("prod")
     (route,) = by_name(plan, VIRTUAL_SERVICE).values()
     spec = route.inputs["spec"]
-    assert route.inputs["metadata"]["namespace"] == "agents"
+    assert route.inputs["metadata"] == {**route.inputs["metadata"], "name": "routes-api.example.com"}
+    assert route.inputs["metadata"]["namespace"] == "istio-system"
     assert spec["hosts"] == ["api.example.com"]
     assert spec["gateways"] == ["istio-system/platform-gateway"]
     (http,) = spec["http"]
+    assert http["name"] == "agent-runtime"
     assert [(r["destination"]["subset"], r["weight"]) for r in http["route"]] == [
         ("stable", 90),
         ("canary", 10),
@@ -176,9 +205,10 @@ def test_prod_agent_runtime_route_has_the_seed_canary_timeout_and_retries() -> N
     assert {r["destination"]["host"] for r in http["route"]} == {"agent-runtime.agents.svc.cluster.local"}
     assert {r["destination"]["port"]["number"] for r in http["route"]} == {8080}
     assert http["timeout"] == "30s"
+    # Three retries after the first try: four tries share the 30 s.
     assert http["retries"] == {
         "attempts": 3,
-        "perTryTimeout": "10s",
+        "perTryTimeout": "7500ms",
         "retryOn": "5xx,reset,connect-failure,refused-stream",
     }
 
@@ -192,11 +222,13 @@ def test_dev_without_a_canary_sends_everything_to_stable() -> None:
 def test_destination_rule_ejects_failing_pods_and_defines_the_routed_subsets() -> None:
     plan = stack_plan("prod")
     rule = by_name(plan, DESTINATION_RULE)["agent-runtime"].inputs["spec"]
-    route = by_name(plan, VIRTUAL_SERVICE)["agent-runtime"].inputs["spec"]
+    route = by_name(plan, VIRTUAL_SERVICE)["routes-api.example.com"].inputs["spec"]
     assert rule["host"] == route["http"][0]["route"][0]["destination"]["host"]
     outlier = rule["trafficPolicy"]["outlierDetection"]
     assert outlier["consecutive5xxErrors"] == 5 and outlier["maxEjectionPercent"] == 50
     assert rule["trafficPolicy"]["tls"] == {"mode": "ISTIO_MUTUAL"}
+    # maxRetries is a budget shared by every request to the host, not a per-request count: left unset.
+    assert "maxRetries" not in rule["trafficPolicy"]["connectionPool"]["http"]
     routed = {r["destination"]["subset"] for r in route["http"][0]["route"]}
     assert routed <= {subset["name"] for subset in rule["subsets"]}
 
@@ -221,7 +253,6 @@ def test_routes_wait_for_their_namespace_and_each_service_has_a_drain_safe_budge
     namespace = urn_of(plan, NAMESPACE, "platform-baseline-agents")
     service = plan.component("platform:index:MeshService")
     assert {r.type for r in service.resources if r.custom} == {
-        VIRTUAL_SERVICE,
         DESTINATION_RULE,
         AUTHORIZATION_POLICY,
         PDB,
@@ -252,10 +283,13 @@ def test_adding_a_service_routes_it_without_renaming_the_others() -> None:
     before = {r.urn for r in mesh_part("prod").resources}
     after = {r.urn for r in mesh_part(plan).resources}
     assert before < after
-    tool = by_name(plan, VIRTUAL_SERVICE)["tool-router"].inputs["spec"]["http"][0]
+    # One VirtualService for the shared host, the longer prefix first: Istio takes the first match.
+    (routes,) = by_name(plan, VIRTUAL_SERVICE).values()
+    tool, agent = routes.inputs["spec"]["http"]
+    assert (tool["name"], agent["name"]) == ("tool-router", "agent-runtime")
     assert tool["match"] == [{"uri": {"prefix": "/tools"}}]
     assert [r["weight"] for r in tool["route"]] == [75, 25]
-    assert (tool["timeout"], tool["retries"]["perTryTimeout"]) == ("5s", "2500ms")
+    assert (tool["timeout"], tool["retries"]["perTryTimeout"]) == ("5s", "1667ms")
 
 
 def test_egress_hosts_become_one_service_entry() -> None:
@@ -277,6 +311,8 @@ def test_sidecars_let_through_the_data_tier_and_pod_identity_credentials(stack: 
     assert cache["hosts"] == [outputs["cacheEndpoint"], outputs["cacheReaderEndpoint"]]
     assert cache["ports"] == [{"number": 6379, "name": "tcp", "protocol": "TCP"}]
     assert {database["location"], cache["location"]} == {"MESH_EXTERNAL"}
+    # Plain TCP names no host: resolving by DNS would send the reader's traffic to the writer.
+    assert {database["resolution"], cache["resolution"]} == {"NONE"}
     proxy = releases(plan)["istiod"].inputs["values"]["global"]["proxy"]
     assert proxy["excludeIPRanges"] == "169.254.170.23/32"
 
@@ -301,7 +337,7 @@ specs = st.builds(
 
 @given(specs)
 def test_route_weights_always_sum_to_100_and_canary_appears_only_when_weighted(spec: MeshServiceSpec) -> None:
-    (http,) = virtual_service_spec("svc", spec)["http"]
+    http = http_route("svc", spec)
     weights: dict[str, Any] = {r["destination"]["subset"]: r["weight"] for r in http["route"]}
     assert sum(weights.values()) == 100
     assert all(weight >= 0 for weight in weights.values())
@@ -310,10 +346,28 @@ def test_route_weights_always_sum_to_100_and_canary_appears_only_when_weighted(s
 
 @given(specs)
 def test_retries_fit_in_the_request_timeout(spec: MeshServiceSpec) -> None:
-    retries = virtual_service_spec("svc", spec)["http"][0]["retries"]
+    retries = http_route("svc", spec)["retries"]
     assert retries["attempts"] == spec.retries
     if spec.retries:
-        assert per_try_timeout_seconds(spec) * spec.retries == pytest.approx(spec.timeout_seconds)
+        # attempts counts retries; the first try comes on top.
+        assert per_try_timeout_seconds(spec) * (spec.retries + 1) == pytest.approx(spec.timeout_seconds)
         assert "perTryTimeout" in retries
     else:
         assert retries == {"attempts": 0}
+
+
+@given(
+    st.lists(
+        st.sampled_from(["/", "/v1", "/v1/agents", "/tools", "/v2"]), min_size=1, max_size=5, unique=True
+    )
+)
+def test_a_host_s_routes_put_every_longer_prefix_before_a_shorter_one(prefixes: list[str]) -> None:
+    services = {
+        f"svc-{index}": MeshServiceSpec("agents", 8080, ("api.example.com",), path_prefix=prefix)
+        for index, prefix in enumerate(prefixes)
+    }
+    ((host, routed),) = routes_by_host(services).items()
+    ordered = [spec.path_prefix for _, spec in routed]
+    assert host == "api.example.com" and sorted(ordered) == sorted(prefixes)
+    for earlier, later in itertools.pairwise(ordered):
+        assert not later.startswith(earlier) or later == earlier, ordered
