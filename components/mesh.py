@@ -199,6 +199,16 @@ def gateway_values(args: MeshArgs) -> dict[str, Any]:
             "maxReplicas": args.gateway_max_replicas,
         },
         **budget,
+        # Replicas spread over the zones, so losing one leaves the gateway up; never at the cost of
+        # not scheduling a pod.
+        "topologySpreadConstraints": [
+            {
+                "maxSkew": 1,
+                "topologyKey": "topology.kubernetes.io/zone",
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {"matchLabels": dict(GATEWAY_SELECTOR)},
+            }
+        ],
         "service": {
             "type": "LoadBalancer",
             "annotations": {"service.beta.kubernetes.io/aws-load-balancer-type": "nlb"},

@@ -96,6 +96,9 @@ def test_prod_control_plane_and_gateway_are_highly_available() -> None:
     gateway = found[GATEWAY_RELEASE].inputs["values"]
     assert gateway["autoscaling"]["minReplicas"] >= 2
     assert gateway["podDisruptionBudget"] == {"minAvailable": 1}
+    (spread,) = gateway["topologySpreadConstraints"]
+    assert spread["topologyKey"] == "topology.kubernetes.io/zone"
+    assert spread["labelSelector"]["matchLabels"].items() <= gateway["labels"].items()
 
 
 def test_dev_runs_one_of_each_and_no_budget_that_would_block_a_drain() -> None:
