@@ -3,6 +3,8 @@ the pulumi-policy pack built from the rule table, and the replacement guard."""
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import json
 import os
 import runpy
@@ -34,7 +36,7 @@ from offline.cli import app
 from offline.runner import PROJECT_DIR, Plan, Secret, run_under_mocks, stack_file
 from policy import guard
 from policy.pack import PACK_NAME, policies
-from policy.rules import PEER_AUTHENTICATIONS, RULES, Enforcement
+from policy.rules import PEER_AUTHENTICATIONS, RULES, TAGGABLE, Enforcement
 from tests.conftest import offline, preview_json, stack_plan
 from tests.plans import edited, resource, stack_names
 
@@ -174,6 +176,12 @@ PASSING: dict[str, tuple[str, str, dict[str, Any], str]] = {
     ),
     "AUTH token": ("elasticache-auth", REDIS, {"authToken": "s3cret"}, "dev"),
     "RBAC user groups": ("elasticache-auth", REDIS, {"userGroupIds": ["platform"]}, "dev"),
+    "write-only AUTH token": (
+        "elasticache-auth",
+        REDIS,
+        {"authTokenWo": "s3cret", "authTokenWoVersion": 1},
+        "dev",
+    ),
     "rotating key": ("kms-key-rotation", KMS, {"enableKeyRotation": True}, "dev"),
     "asymmetric key": ("kms-key-rotation", KMS, {"customerMasterKeySpec": "RSA_2048"}, "dev"),
     "a week of logs": ("log-group-retention", LOGS, {"retentionInDays": 7}, "dev"),
@@ -346,6 +354,7 @@ FAILING: dict[str, tuple[str, str, dict[str, Any], str, str]] = {
         "dev",
         "tag ManagedBy is missing",
     ),
+    "a VPC with no tags at all": ("required-tags", VPC, {"cidrBlock": "10.0.0.0/16"}, "dev", "no tags"),
     "another stack's tag": (
         "required-tags",
         VPC,
@@ -413,16 +422,43 @@ def test_references_unknown_in_a_preview_are_tested_for_presence_only():
     KMS key ARN or AUTH token made in the same update is unknown, so the rules must not read them."""
     aurora = unknown_checking_proxy({"storageEncrypted": True, "kmsKeyId": UNKNOWN_STRING_VALUE})
     redis = unknown_checking_proxy({**SECURE_REDIS, "authToken": UNKNOWN_STRING_VALUE})
+    write_only = unknown_checking_proxy({**SECURE_REDIS, "authTokenWo": UNKNOWN_STRING_VALUE})
     cluster = unknown_checking_proxy(
         {"encryptionConfig": {"resources": ["secrets"], "provider": {"keyArn": UNKNOWN_STRING_VALUE}}}
     )
     assert BY_NAME["rds-storage-encrypted"].violations(RDS, aurora, "prod") == []
     assert BY_NAME["elasticache-auth"].violations(REDIS, redis, "prod") == []
+    assert BY_NAME["elasticache-auth"].violations(REDIS, write_only, "prod") == []
     assert BY_NAME["eks-secrets-encryption"].violations(EKS, cluster, "prod") == []
     with pytest.raises(UnknownValueError):
         BY_NAME["elasticache-encryption"].violations(
             REDIS, unknown_checking_proxy({"atRestEncryptionEnabled": UNKNOWN_BOOLEAN_VALUE}), "prod"
         )
+
+
+def _sdk_takes_tags(type_token: str) -> bool:
+    """Whether pulumi_aws's class for ``type_token`` takes ``tags``: read from the SDK, not from our list."""
+    module, _, name = type_token.split(":", 1)[1].partition(":")
+    sdk = importlib.import_module(f"pulumi_aws.{module.split('/')[0]}")
+    return "tags" in inspect.signature(getattr(sdk, name)._internal_init).parameters
+
+
+def test_taggable_names_every_aws_type_of_the_stacks_that_takes_tags():
+    """A type missing from TAGGABLE would pass required-tags with no tags at all."""
+    planned = {
+        r.type
+        for stack in stack_names()
+        for r in stack_plan(stack).resources
+        if r.custom and r.type.startswith("aws:")
+    }
+    takes_tags = {token for token in planned if _sdk_takes_tags(token)}
+    assert len(takes_tags) > 20
+    assert sorted(takes_tags - TAGGABLE) == []
+
+
+def test_every_taggable_type_takes_tags_in_the_sdk():
+    # A misspelt token would never match a resource; the SDK lookup fails on it instead.
+    assert [token for token in sorted(TAGGABLE) if not _sdk_takes_tags(token)] == []
 
 
 # --- the stacks -----------------------------------------------------------------------------------------
@@ -478,7 +514,7 @@ def test_violations_name_the_resource_and_secrets_are_read_in_the_clear(dev_plan
                 dev_plan,
                 REDIS,
                 "secret-flags",
-                {"atRestEncryptionEnabled": Secret(True), "authToken": Secret("t")},
+                {"atRestEncryptionEnabled": Secret(True), "authToken": Secret("t"), "tags": tags("dev")},
             ),
         ],
     )
@@ -541,7 +577,9 @@ def test_preview_prints_advisory_violations_and_passes(dev_plan, monkeypatch):
 
 
 def test_preview_fails_on_a_mandatory_violation_of_a_synthetic_plan(dev_plan, monkeypatch):
-    plan = edited(dev_plan, add=[resource(dev_plan, INGRESS, "open", {"cidrIpv4": "0.0.0.0/0"})])
+    plan = edited(
+        dev_plan, add=[resource(dev_plan, INGRESS, "open", {"cidrIpv4": "0.0.0.0/0", "tags": tags("dev")})]
+    )
     result = _preview(plan, monkeypatch)
     assert result.exit_code == 3, result.output
     assert "no-public-ingress" in result.output
@@ -558,7 +596,9 @@ def test_summary_lists_violations_or_says_there_are_none(dev_plan):
     assert clean.startswith(f"### Policy: {len(RULES)} rules, no violations")
     assert "No violations" in clean
     assert all(f"| {rule.name} |" in clean for rule in RULES)
-    plan = edited(dev_plan, add=[resource(dev_plan, INGRESS, "open", {"cidrIpv4": "0.0.0.0/0"})])
+    plan = edited(
+        dev_plan, add=[resource(dev_plan, INGRESS, "open", {"cidrIpv4": "0.0.0.0/0", "tags": tags("dev")})]
+    )
     dirty = summary.policy_section(plan)
     assert "1 mandatory violation(s)" in dirty
     assert "| no-public-ingress | mandatory | open |" in dirty
