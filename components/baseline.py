@@ -227,6 +227,8 @@ class BaselineArgs:
     Default 10.0.0.0/16."""
     data_tier: DataTier | None = None
     """Where pods may reach the database and cache; none means nowhere. Default none."""
+    endpoint_cidrs: Sequence[str] = ()
+    """CIDRs of the subnets holding the VPC's interface endpoints, which pods reach on 443. Default none."""
     connection_data: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """Non-secret connection data (endpoints, ports, secret ARNs) for every namespace. Default none."""
     priority_classes: Mapping[str, PriorityClassSpec] = field(default_factory=lambda: dict(PRIORITY_CLASSES))
@@ -275,6 +277,10 @@ class BaselineArgs:
             data_tier=DataTier(
                 cidrs=tuple(str(az.database) for az in subnets), ports=(DATABASE_PORT, config.cache.port)
             ),
+            # The Network puts its interface endpoints in the private subnets.
+            endpoint_cidrs=tuple(str(az.private) for az in subnets)
+            if config.network.interface_endpoints
+            else (),
             connection_data=connection_data,
             cluster_autoscaler=ClusterAutoscalerSpec.from_config(
                 config.baseline.cluster_autoscaler, cluster_version=config.cluster.version
@@ -354,7 +360,7 @@ def _egress(*rules: dict[str, Any]) -> dict[str, Any]:
 
 
 def network_policies(
-    spec: NamespaceSpec, *, vpc_cidr: str, data_tier: DataTier | None
+    spec: NamespaceSpec, *, vpc_cidr: str, data_tier: DataTier | None, endpoint_cidrs: Sequence[str] = ()
 ) -> dict[str, dict[str, Any]]:
     """A namespace's policies by name: deny all, then allow only what the platform needs.
 
@@ -399,6 +405,12 @@ def network_policies(
             policy["policyTypes"].append("Egress")
             policy["egress"] = [{"to": [_in_namespace(peer) for peer in spec.peers_out]}]
         policies["allow-mesh-peers"] = policy
+    if endpoint_cidrs:
+        # The VPC's interface endpoints (Secrets Manager, where the data tier's credentials are) answer
+        # on 443 from the private subnets; no namespace needs the internet to reach them.
+        policies["allow-aws-endpoints"] = _egress(
+            {"to": [{"ipBlock": {"cidr": cidr}} for cidr in endpoint_cidrs], "ports": _tcp(443)}
+        )
     if spec.allow_internet_egress:
         # The VPC is excepted so "internet" never includes the API endpoint, internal LBs or the nodes.
         policies["allow-internet-https"] = _egress(
@@ -542,7 +554,7 @@ class Baseline(pulumi.ComponentResource):
             opts=self._k8s,
         )
         for policy, policy_spec in network_policies(
-            spec, vpc_cidr=args.vpc_cidr, data_tier=args.data_tier
+            spec, vpc_cidr=args.vpc_cidr, data_tier=args.data_tier, endpoint_cidrs=args.endpoint_cidrs
         ).items():
             k8s.networking.v1.NetworkPolicy(
                 f"{prefix}-{policy}",

@@ -352,6 +352,12 @@ CacheNodeType = Annotated[
     str, _pattern(r"cache\.[a-z0-9]+\.[a-z0-9]+", "an ElastiCache node type like 'cache.r6g.large'")
 ]
 Acu = Annotated[float, Field(ge=0, le=256, multiple_of=0.5)]
+AwsServiceName = Annotated[
+    str,
+    _pattern(
+        r"[a-z][a-z0-9-]*(\.[a-z0-9-]+)*", "an AWS service endpoint name like 'secretsmanager' or 'ecr.api'"
+    ),
+]
 SecurityGroupId = Annotated[
     str, _pattern(r"sg-([0-9a-f]{8}|[0-9a-f]{17})", "a security group ID like 'sg-0123456789abcdef0'")
 ]
@@ -395,6 +401,8 @@ class NetworkConfig(_Model):
     """Default 365. Days CloudWatch Logs keeps VPC flow logs (a CloudWatch retention value)."""
     flow_log_traffic_type: Literal["ALL", "ACCEPT", "REJECT"] = "ALL"
     """Default ALL. Which traffic the VPC flow logs record."""
+    interface_endpoints: list[AwsServiceName] = Field(default_factory=lambda: ["secretsmanager"])
+    """Default [secretsmanager]. AWS services reached through private interface endpoints (one ENI per AZ)."""
 
     @property
     def network(self) -> ipaddress.IPv4Network:

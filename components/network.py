@@ -33,6 +33,10 @@ class NetworkArgs:
     """Days CloudWatch Logs keeps the VPC flow logs. Default 365."""
     flow_log_traffic_type: Literal["ALL", "ACCEPT", "REJECT"] = "ALL"
     """Which traffic the flow logs record. Default ALL."""
+    interface_endpoints: Sequence[str] = ("secretsmanager",)
+    """AWS services (like ``secretsmanager``) reached through interface endpoints in the private subnets,
+    with private DNS, so their traffic stays in the VPC. Default secretsmanager, where applications read
+    the data tier's credentials."""
     tags: Tags = field(default_factory=Tags)
     """Tags for every resource (``Name`` is added per resource). Default none."""
 
@@ -184,17 +188,19 @@ class Network(pulumi.ComponentResource):
         ]
         self._route_table("database", vpc, "database", list(enumerate(subnets["database"])))
 
+        region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
         aws.ec2.VpcEndpoint(
             f"{name}-s3",
             vpc_id=vpc.id,
-            service_name=aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region.apply(
-                lambda region: f"com.amazonaws.{region}.s3"
-            ),
+            service_name=region.apply(lambda region: f"com.amazonaws.{region}.s3"),
             vpc_endpoint_type="Gateway",
             route_table_ids=[table.id for table in private_tables],
             tags=self._tags.for_resource(f"{name}-s3"),
             opts=self._child(),
         )
+
+        if args.interface_endpoints:
+            self._interface_endpoints(vpc, args, region, [s.id for s in subnets["private"]])
 
         self.flow_log_group_name = self._flow_logs(vpc)
 
@@ -292,6 +298,47 @@ class Network(pulumi.ComponentResource):
                 opts=self._child(),
             )
         return table
+
+    def _interface_endpoints(
+        self,
+        vpc: aws.ec2.Vpc,
+        args: NetworkArgs,
+        region: pulumi.Output[str],
+        subnet_ids: Sequence[pulumi.Input[str]],
+    ) -> None:
+        """Interface endpoints in the private subnets behind a group open on 443 to the VPC only."""
+        group_name = f"{self._name}-endpoints"
+        group = aws.ec2.SecurityGroup(
+            group_name,
+            description="AWS service endpoints: HTTPS from inside the VPC",
+            vpc_id=vpc.id,
+            tags=self._tags.for_resource(group_name),
+            opts=self._child(),
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{group_name}-https",
+            security_group_id=group.id,
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            cidr_ipv4=args.cidr,
+            description="HTTPS from the VPC",
+            tags=self._tags.for_resource(f"{group_name}-https"),
+            opts=self._child(),
+        )
+        for service in args.interface_endpoints:
+            aws.ec2.VpcEndpoint(
+                f"{self._name}-{service}",
+                vpc_id=vpc.id,
+                service_name=pulumi.Output.concat("com.amazonaws.", region, f".{service}"),
+                vpc_endpoint_type="Interface",
+                subnet_ids=list(subnet_ids),
+                security_group_ids=[group.id],
+                # The service's public name resolves to the endpoint inside the VPC: clients need no change.
+                private_dns_enabled=True,
+                tags=self._tags.for_resource(f"{self._name}-{service}"),
+                opts=self._child(),
+            )
 
     def _flow_logs(self, vpc: aws.ec2.Vpc) -> pulumi.Output[str]:
         name = f"{self._name}-flow-logs"

@@ -68,6 +68,7 @@ class Platform(pulumi.ComponentResource):
                 nat_gateways=config.network.nat_gateways,
                 flow_log_retention_days=config.network.flow_log_retention_days,
                 flow_log_traffic_type=config.network.flow_log_traffic_type,
+                interface_endpoints=tuple(config.network.interface_endpoints),
                 tags=tags,
             ),
             opts=child,

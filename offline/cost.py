@@ -307,9 +307,15 @@ def _helm_release(resource: RecordedResource, ctx: Context) -> Iterator[Priced]:
 
 
 def _vpc_endpoint(resource: RecordedResource, ctx: Context) -> Iterator[Priced]:
-    # Gateway endpoints (S3, DynamoDB) are free; interface endpoints bill per AZ-hour and GB.
-    if resource.inputs.get("vpcEndpointType", "Gateway") != "Gateway":
-        yield _unpriced(ctx, resource, "interface endpoints are not in the price table")
+    # Gateway endpoints (S3, DynamoDB) are free; an interface endpoint bills per AZ (subnet) hour, and
+    # its traffic per GB, which is small beside the NAT traffic it saves and left out.
+    kind = resource.inputs.get("vpcEndpointType", "Gateway")
+    if kind == "Interface":
+        service = str(resource.inputs.get("serviceName", "")).rsplit(".", 1)[-1]
+        azs = len(resource.inputs.get("subnetIds") or [])
+        yield _hourly(ctx, resource, f"Interface endpoint ({service}), per AZ", "vpcInterfaceEndpointAz", azs)
+    elif kind != "Gateway":
+        yield _unpriced(ctx, resource, f"{kind} endpoints are not in the price table")
 
 
 def _kms_key(resource: RecordedResource, ctx: Context) -> Iterator[Priced]:

@@ -34,7 +34,7 @@ from components.config import (
 from offline.emulation import EmulationError
 from offline.runner import Plan, RecordedResource, run_program, run_under_mocks
 from tests.conftest import offline, raw_stack_config, stack_plan
-from tests.plans import stack_names
+from tests.plans import run_with, stack_names
 
 BASELINE = "platform:index:Baseline"
 NAMESPACE = "kubernetes:core/v1:Namespace"
@@ -233,6 +233,34 @@ def _database_subnet_cidrs(plan: Plan) -> set[str]:
 
 
 @pytest.mark.parametrize("stack", stack_names())
+def test_every_namespace_reaches_the_vpc_s_aws_endpoints_on_https_even_without_internet(stack: str) -> None:
+    """Apps read the data tier's credentials from Secrets Manager, through its interface endpoint."""
+    plan = stack_plan(stack)
+    by_id = {r.state["id"]: r for r in plan.of_type(SUBNET)}
+    (endpoint,) = [
+        r
+        for r in plan.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+        if r.inputs["vpcEndpointType"] == "Interface" and r.inputs["serviceName"].endswith(".secretsmanager")
+    ]
+    assert endpoint.inputs["privateDnsEnabled"] is True
+    endpoint_cidrs = sorted(by_id[subnet].inputs["cidrBlock"] for subnet in endpoint.inputs["subnetIds"])
+    for namespace in plan.config.namespaces:
+        (rule,) = policies(plan, namespace)["allow-aws-endpoints"]["egress"]
+        assert sorted(peer["ipBlock"]["cidr"] for peer in rule["to"]) == endpoint_cidrs
+        assert rule["ports"] == [{"protocol": "TCP", "port": 443}]
+
+
+def test_without_interface_endpoints_no_namespace_is_let_out_to_them() -> None:
+    plan = run_with("dev", "network", interfaceEndpoints=[])
+    assert not [
+        r
+        for r in plan.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+        if r.inputs["vpcEndpointType"] == "Interface"
+    ]
+    assert "allow-aws-endpoints" not in policies(plan, "agents")
+
+
+@pytest.mark.parametrize("stack", stack_names())
 def test_data_tier_egress_goes_only_to_its_subnets_on_its_ports(stack: str) -> None:
     plan = stack_plan(stack)
     ports = {
@@ -246,12 +274,13 @@ def test_data_tier_egress_goes_only_to_its_subnets_on_its_ports(stack: str) -> N
         assert {peer["ipBlock"]["cidr"] for peer in rule["to"]} == _database_subnet_cidrs(plan)
         assert all(set(peer) == {"ipBlock"} for peer in rule["to"])
         assert {(p["protocol"], p["port"]) for p in rule["ports"]} == {("TCP", port) for port in ports}
-        # No other rule reaches into the VPC by address: the Pod Identity agent is link-local, and the
-        # internet rule excepts the whole VPC.
+        # No other rule reaches into the VPC by address: the Pod Identity agent is link-local, the
+        # internet rule excepts the whole VPC, and the AWS endpoints' rule (its own test) is 443 only.
+        (endpoints,) = policies(plan, namespace)["allow-aws-endpoints"]["egress"]
         for other in egress_rules(plan, namespace):
             for peer in other.get("to", []):
                 block = peer.get("ipBlock")
-                if block is None or other is rule:
+                if block is None or other is rule or other == endpoints:
                     continue
                 if ipaddress.ip_network(block["cidr"]).is_link_local:
                     assert [(p["protocol"], p["port"]) for p in other["ports"]] == [("TCP", 80)]
@@ -361,7 +390,9 @@ def test_autoscaler_may_change_only_groups_tagged_as_this_clusters(prod: Plan) -
     tag = key.removeprefix("aws:ResourceTag/")
     cluster_name = prod.one("aws:eks/cluster:Cluster").inputs["name"]
     assert tag == f"k8s.io/cluster-autoscaler/{cluster_name}"
-    # The very tag and value the node groups carry (and EKS puts on their Auto Scaling groups).
+    # The condition is evaluated on the Auto Scaling groups, which EKS tags with exactly this for every
+    # managed node group (its auto-discovery tags); the emulation cannot show the groups' own tags, so
+    # this checks the node groups ask for the same tag and value.
     groups = prod.of_type("aws:eks/nodeGroup:NodeGroup")
     assert groups and all(group.inputs["tags"][tag] == value for group in groups)
 

@@ -262,3 +262,15 @@ def test_ingress_traffic_is_assumed_only_where_a_gateway_serves_it():
     assert "Load balancer capacity units (ingress traffic)" not in [
         line.item for line in estimate(plan).lines
     ]
+
+
+def test_an_interface_endpoint_is_priced_per_az_it_serves():
+    plan = stack_plan("prod")
+    (endpoint,) = [
+        r
+        for r in plan.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+        if r.inputs["vpcEndpointType"] == "Interface"
+    ]
+    (line,) = lines_for(stack_estimate("prod"), endpoint.name)
+    assert (line.component, line.quantity, line.unit_price) == ("Network", 3 * HOURS, 0.01)
+    assert line.item == "Interface endpoint (secretsmanager), per AZ"

@@ -146,8 +146,28 @@ def test_default_security_group_has_no_rules(prod_plan):
     assert group.inputs.get("egress", []) == []
 
 
+def test_secrets_manager_is_reached_in_the_private_subnets_on_https_from_the_vpc_only(prod_plan):
+    endpoint = prod_plan.one("aws:ec2/vpcEndpoint:VpcEndpoint", "platform-network-secretsmanager")
+    assert endpoint.inputs["serviceName"] == "com.amazonaws.us-east-1.secretsmanager"
+    assert (endpoint.inputs["vpcEndpointType"], endpoint.inputs["privateDnsEnabled"]) == ("Interface", True)
+    assert sorted(endpoint.inputs["subnetIds"]) == sorted(
+        s.state["id"] for s in subnets(prod_plan, "private")
+    )
+    (group_id,) = endpoint.inputs["securityGroupIds"]
+    rules = [
+        r
+        for r in prod_plan.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if r.inputs["securityGroupId"] == group_id
+    ]
+    vpc = prod_plan.one("aws:ec2/vpc:Vpc")
+    assert [
+        (r.inputs["ipProtocol"], r.inputs["fromPort"], r.inputs["toPort"], r.inputs["cidrIpv4"])
+        for r in rules
+    ] == [("tcp", 443, 443, vpc.inputs["cidrBlock"])]
+
+
 def test_s3_gateway_endpoint_serves_the_private_route_tables(prod_plan):
-    endpoint = prod_plan.one("aws:ec2/vpcEndpoint:VpcEndpoint")
+    endpoint = prod_plan.one("aws:ec2/vpcEndpoint:VpcEndpoint", "platform-network-s3")
     assert endpoint.inputs["serviceName"] == "com.amazonaws.us-east-1.s3"
     assert endpoint.inputs["vpcEndpointType"] == "Gateway"
     private_tables = {table_of_subnet(prod_plan, s).state["id"] for s in subnets(prod_plan, "private")}

@@ -227,6 +227,12 @@ def _vpc_endpoint(e: AwsEmulator, a: pulumi.runtime.MockResourceArgs) -> tuple[s
     }
     if a.inputs.get("routeTableIds"):
         request["RouteTableIds"] = a.inputs["routeTableIds"]
+    if a.inputs.get("subnetIds"):
+        request["SubnetIds"] = a.inputs["subnetIds"]
+    if a.inputs.get("securityGroupIds"):
+        request["SecurityGroupIds"] = a.inputs["securityGroupIds"]
+    if "privateDnsEnabled" in a.inputs:
+        request["PrivateDnsEnabled"] = a.inputs["privateDnsEnabled"]
     if a.inputs.get("policy"):
         request["PolicyDocument"] = a.inputs["policy"]
     endpoint = e.client("ec2").create_vpc_endpoint(**request)["VpcEndpoint"]
