@@ -28,7 +28,7 @@ from typer.testing import CliRunner
 from components.config import NodeGroupConfig, StackConfig
 from components.subnets import TIERS, plan_subnets
 from verify import facts, inputs
-from verify.checks import Check, evaluate, ingress_checks, node_group_checks
+from verify.checks import Check, evaluate, ingress_checks, nat_gateway_check, node_group_checks
 from verify.cli import app
 from verify.inputs import InputError, load_config, parse_outputs
 
@@ -648,6 +648,34 @@ def test_a_cache_without_encryption_or_token_fails_the_matching_check(session, b
         assert failed == {check: "off, want on"}
 
 
+def test_a_cache_that_requires_tls_says_so(session, build):
+    checks = check_all(session, build("dev"))
+    assert checks["cache: encryption in transit"] == Check(
+        "cache: encryption in transit", True, "on, mode required"
+    )
+
+
+def test_a_cache_that_only_prefers_tls_fails_the_transit_check(session, build):
+    # TLS stays "enabled" in preferred mode while plain-text clients connect too. moto ignores a
+    # TransitEncryptionMode given to modify_replication_group, so the group is created in that mode.
+    account = build("dev", cache={"TransitEncryptionMode": "preferred"})
+    assert failing(check_all(session, account)) == {
+        "cache: encryption in transit": "on, mode preferred, want required"
+    }
+
+
+def test_a_cache_whose_transit_mode_is_not_reported_fails(session, build):
+    # Redis and Valkey 7+ (all the program creates) always report the mode; without it nothing says
+    # that plain-text clients are refused. moto always reports it, so the fact is changed directly.
+    account = build("dev")
+    found = gathered(session, account)
+    assert found.cache is not None and found.cache.transit_encryption_mode == "required"
+    unreported = dataclasses.replace(found.cache, transit_encryption_mode=None)
+    assert failing(checks_of(account, dataclasses.replace(found, cache=unreported))) == {
+        "cache: encryption in transit": "on, mode not reported, want required"
+    }
+
+
 def test_a_cache_of_another_node_type_fails_the_node_check(session, build):
     account = build("dev")
     session.client("elasticache").modify_replication_group(
@@ -784,6 +812,86 @@ def test_a_private_endpoint_passes_although_eks_reports_0_0_0_0_for_the_unused_p
     assert checks["cluster: endpoint access"] == Check("cluster: endpoint access", True, "private only")
 
 
+# moto makes zonal NAT gateways only; a regional one (AvailabilityMode regional) has no subnet, and spans
+# the AZs it has addresses in, or every AZ with subnets when AWS provisions its zones itself.
+ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
+PUBLIC = [facts.SubnetFacts(f"subnet-{zone[-1]}", "vpc-1", zone, {}) for zone in ZONES]
+
+
+def zonal(nat_id: str, zone: str, state: str = "available") -> facts.NatGatewayFacts:
+    return facts.NatGatewayFacts(nat_id, state, f"subnet-{zone[-1]}")
+
+
+def regional(nat_id: str, *zones: str, auto: bool = False) -> facts.NatGatewayFacts:
+    return facts.NatGatewayFacts(
+        nat_id, "available", None, regional=True, zones=frozenset(zones), auto_provision_zones=auto
+    )
+
+
+@pytest.mark.parametrize(
+    ("stack", "gateways", "ok", "detail"),
+    [
+        pytest.param(
+            "prod",
+            [regional("nat-r", auto=True)],
+            True,
+            "1 available (nat-r regional) in 3 of the stack's AZs",
+            id="one-regional-auto-provisioned-serves-every-az",
+        ),
+        pytest.param(
+            "prod",
+            [regional("nat-r", *ZONES)],
+            True,
+            "1 available (nat-r regional) in 3 of the stack's AZs",
+            id="one-regional-with-an-address-in-each-az",
+        ),
+        pytest.param(
+            "prod",
+            [regional("nat-r", *ZONES[:2])],
+            False,
+            "1 available (nat-r regional) in 2 of the stack's AZs; want 3, one per AZ",
+            id="regional-missing-an-az",
+        ),
+        pytest.param(
+            "prod",
+            [zonal("nat-a", ZONES[0]), regional("nat-r", auto=True)],
+            False,
+            "2 available (nat-a, nat-r regional) in 3 of the stack's AZs; "
+            "us-east-1a served by 2; want 3, one per AZ",
+            id="zonal-beside-regional-serves-an-az-twice",
+        ),
+        pytest.param(
+            "prod",
+            [
+                *(zonal(f"nat-{z[-1]}", z) for z in ZONES),
+                facts.NatGatewayFacts("nat-x", "available", "subnet-9"),
+            ],
+            False,
+            "4 available (nat-a, nat-b, nat-c, nat-x) in 3 of the stack's AZs; "
+            "nat-x serves none of them; want 3, one per AZ",
+            id="a-gateway-outside-the-stack",
+        ),
+        pytest.param(
+            "dev",
+            [regional("nat-r", auto=True)],
+            True,
+            "1 available (nat-r regional) in 3 of the stack's AZs",
+            id="single-may-be-regional",
+        ),
+        pytest.param(
+            "dev",
+            [regional("nat-r", auto=True), zonal("nat-b", ZONES[1], state="deleted")],
+            True,
+            "1 available (nat-r regional) in 3 of the stack's AZs",
+            id="deleted-ones-do-not-count",
+        ),
+    ],
+)
+def test_regional_nat_gateways_serve_the_azs_they_span(stack, gateways, ok, detail):
+    network = load_config(stack).network.model_copy(update={"az_count": 3})
+    assert nat_gateway_check(network, gateways, PUBLIC) == Check("vpc: NAT gateways", ok, detail)
+
+
 def test_all_traffic_from_the_nodes_admits_them_but_is_more_than_the_port():
     rule = facts.IngressRule("-1", None, None, "sg-0123456789abcdef0")
     group = facts.SecurityGroupFacts("sg-00000000000000000", (rule,))
@@ -852,6 +960,37 @@ def test_the_cache_s_security_groups_come_from_each_node():
         stub.add_client_error("describe_cache_clusters", "CacheClusterNotFound", http_status_code=404)
         assert facts.cache_security_group_ids(elasticache, "platform-prod-001") == ("sg-0123456789abcdef0",)
         assert facts.cache_security_group_ids(elasticache, "platform-prod-009") == ()
+
+
+def test_a_regional_nat_gateway_without_a_subnet_is_read():
+    ec2 = boto3.client("ec2", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(ec2) as stub:
+        stub.add_response(
+            "describe_nat_gateways",
+            {
+                "NatGateways": [
+                    {"NatGatewayId": "nat-a", "State": "available", "SubnetId": "subnet-a", "VpcId": "vpc-1"},
+                    {
+                        "NatGatewayId": "nat-r",
+                        "State": "available",
+                        "VpcId": "vpc-1",
+                        "AvailabilityMode": "regional",
+                        "AutoProvisionZones": "disabled",
+                        "NatGatewayAddresses": [
+                            {"PublicIp": "203.0.113.1", "AvailabilityZone": "us-east-1a"},
+                            {"PublicIp": "203.0.113.2", "AvailabilityZone": "us-east-1b"},
+                        ],
+                    },
+                ]
+            },
+            {"Filters": [{"Name": "vpc-id", "Values": ["vpc-1"]}]},
+        )
+        assert facts.nat_gateway_facts(ec2, "vpc-1") == [
+            facts.NatGatewayFacts("nat-a", "available", "subnet-a"),
+            facts.NatGatewayFacts(
+                "nat-r", "available", None, regional=True, zones=frozenset({"us-east-1a", "us-east-1b"})
+            ),
+        ]
 
 
 def test_an_aws_error_other_than_not_found_reaches_the_caller():

@@ -7,6 +7,7 @@ was wanted.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -104,20 +105,41 @@ def flow_log_check(network: NetworkConfig, flow_logs: Sequence[FlowLogFacts]) ->
     )
 
 
+def _served_zones(nat: NatGatewayFacts, zone_of: Mapping[str, str]) -> frozenset[str]:
+    """The stack's AZs whose egress ``nat`` can carry without leaving the AZ."""
+    stack_zones = frozenset(zone_of.values())
+    if nat.regional:
+        return stack_zones if nat.auto_provision_zones else nat.zones & stack_zones
+    # A gateway outside the stack's subnets cannot stand in for one of its AZs.
+    zone = zone_of.get(nat.subnet_id) if nat.subnet_id else None
+    return frozenset({zone}) if zone else frozenset()
+
+
 def nat_gateway_check(
     network: NetworkConfig, nat_gateways: Sequence[NatGatewayFacts], subnets: Sequence[SubnetFacts]
 ) -> Check:
+    """``single``: exactly one available gateway, zonal or regional. ``perAz``: every one of the stack's
+    AZs is served by exactly one available gateway, and each gateway serves one of them at least, so the
+    loss of one AZ takes no other AZ's egress with it and no gateway is paid for twice. A zonal gateway
+    serves the AZ of its subnet; a regional one spans AZs itself, so it serves each AZ it has an address
+    in (every AZ with subnets when AWS provisions its zones), and one regional gateway alone meets
+    ``perAz``. Routes are not read: which gateway a route table names is the program's to keep."""
     per_az = network.nat_gateways == "perAz"
     want = network.az_count if per_az else 1
     available = [nat for nat in nat_gateways if nat.state == "available"]
     zone_of = {subnet.subnet_id: subnet.availability_zone for subnet in subnets}
-    # A gateway outside the stack's subnets cannot stand in for one of its AZs.
-    zones = {zone_of[nat.subnet_id] for nat in available if nat.subnet_id in zone_of}
-    ok = len(available) == want and (not per_az or len(zones) == want)
-    ids = ", ".join(nat.nat_gateway_id for nat in available) or "none"
-    detail = f"{len(available)} available ({ids}) in {len(zones)} of the stack's AZs"
+    served = {nat.nat_gateway_id: _served_zones(nat, zone_of) for nat in available}
+    gateways_in = Counter(zone for zones in served.values() for zone in zones)
+    zones = set(gateways_in)
+    twice = [f"{zone} served by {count}" for zone, count in sorted(gateways_in.items()) if count > 1]
+    idle = [f"{nat_id} serves none of them" for nat_id, serves in served.items() if not serves]
+    ok = (len(zones) == want and not twice and not idle) if per_az else len(available) == 1
+    ids = ", ".join(nat.nat_gateway_id + (" regional" if nat.regional else "") for nat in available)
+    detail = f"{len(available)} available ({ids or 'none'}) in {len(zones)} of the stack's AZs"
+    if ok:
+        return Check("vpc: NAT gateways", True, detail)
     shape = f"{want}, one per AZ" if per_az else "a single one"
-    return Check("vpc: NAT gateways", ok, detail if ok else f"{detail}; want {shape}")
+    return Check("vpc: NAT gateways", False, "; ".join([detail, *twice, *idle, f"want {shape}"]))
 
 
 def subnet_checks(
@@ -278,7 +300,7 @@ def cache_checks(
         _equal("cache: status", cache.status, "available"),
         _equal("cache: endpoint", cache.primary_endpoint, endpoint),
         _flag("cache: encryption at rest", cache.at_rest_encryption),
-        _flag("cache: encryption in transit", cache.transit_encryption),
+        transit_check(cache),
         _flag("cache: AUTH token", cache.auth_token_enabled),
         _equal(
             "cache: nodes",
@@ -286,6 +308,17 @@ def cache_checks(
             f"{config.nodes} x {config.node_type}",
         ),
     ]
+
+
+def transit_check(cache: CacheFacts) -> Check:
+    """TLS is on and required: in ``preferred`` mode TLS stays on while plain-text clients connect too."""
+    name = "cache: encryption in transit"
+    if not cache.transit_encryption:
+        return _flag(name, False)
+    mode = cache.transit_encryption_mode
+    if mode == "required":
+        return Check(name, True, "on, mode required")
+    return Check(name, False, f"on, mode {mode or 'not reported'}, want required")
 
 
 def ingress_checks(

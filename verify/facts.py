@@ -84,13 +84,35 @@ def flow_log_facts(ec2: Client, vpc_id: str) -> list[FlowLogFacts]:
 class NatGatewayFacts:
     nat_gateway_id: str
     state: str
-    subnet_id: str
+    subnet_id: str | None
+    """The subnet a zonal gateway sits in; a regional one sits in none."""
+    regional: bool = False
+    """AvailabilityMode ``regional``: one gateway that spans AZs by itself."""
+    zones: frozenset[str] = frozenset()
+    """The AZs a regional gateway has addresses in, so serves."""
+    auto_provision_zones: bool = False
+    """A regional gateway that AWS extends to every AZ where the VPC has subnets."""
 
 
 def nat_gateway_facts(ec2: Client, vpc_id: str) -> list[NatGatewayFacts]:
     """Every NAT gateway of the VPC, in any state (deleted ones stay visible for an hour)."""
     gateways = ec2.describe_nat_gateways(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["NatGateways"]
-    return [NatGatewayFacts(nat["NatGatewayId"], nat["State"], nat["SubnetId"]) for nat in gateways]
+    return [
+        NatGatewayFacts(
+            nat_gateway_id=nat["NatGatewayId"],
+            state=nat["State"],
+            subnet_id=nat.get("SubnetId"),
+            # Zonal when unsaid: gateways from before regional ones existed report no mode.
+            regional=nat.get("AvailabilityMode") == "regional",
+            zones=frozenset(
+                address["AvailabilityZone"]
+                for address in nat.get("NatGatewayAddresses", ())
+                if address.get("AvailabilityZone")
+            ),
+            auto_provision_zones=nat.get("AutoProvisionZones") == "enabled",
+        )
+        for nat in gateways
+    ]
 
 
 @dataclass(frozen=True)
@@ -297,6 +319,8 @@ class CacheFacts:
     primary_endpoint: str | None
     at_rest_encryption: bool
     transit_encryption: bool
+    transit_encryption_mode: str | None
+    """``required``, or ``preferred`` while plain-text clients may still connect; None if not reported."""
     auth_token_enabled: bool
     node_type: str
     member_clusters: tuple[str, ...]
@@ -318,6 +342,7 @@ def cache_facts(elasticache: Client, group_id: str) -> CacheFacts | None:
         primary_endpoint=node_groups[0].get("PrimaryEndpoint", {}).get("Address"),
         at_rest_encryption=bool(group.get("AtRestEncryptionEnabled")),
         transit_encryption=bool(group.get("TransitEncryptionEnabled")),
+        transit_encryption_mode=group.get("TransitEncryptionMode"),
         auth_token_enabled=bool(group.get("AuthTokenEnabled")),
         node_type=group.get("CacheNodeType", ""),
         member_clusters=tuple(group.get("MemberClusters", ())),
