@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import inspect
 import json
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -53,3 +55,10 @@ def with_section(stack: str, section: str, **values: Any) -> dict[str, str]:
 
 def run_with(stack: str, section: str, **values: Any) -> Plan:
     return run_program(with_section(stack, section, **values), stack)
+
+
+def sdk_takes_tags(type_token: str) -> bool:
+    """Whether pulumi_aws's class for an AWS ``type_token`` takes ``tags``: read from the SDK, not a list."""
+    module, _, name = type_token.split(":", 1)[1].partition(":")
+    sdk = importlib.import_module(f"pulumi_aws.{module.split('/')[0]}")
+    return "tags" in inspect.signature(getattr(sdk, name)._internal_init).parameters

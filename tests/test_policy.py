@@ -3,8 +3,6 @@ the pulumi-policy pack built from the rule table, and the replacement guard."""
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import json
 import os
 import runpy
@@ -38,7 +36,7 @@ from policy import guard
 from policy.pack import PACK_NAME, policies
 from policy.rules import PEER_AUTHENTICATIONS, RULES, TAGGABLE, Enforcement
 from tests.conftest import offline, preview_json, stack_plan
-from tests.plans import edited, resource, stack_names
+from tests.plans import edited, resource, sdk_takes_tags, stack_names
 
 SG = "aws:ec2/securityGroup:SecurityGroup"
 DEFAULT_SG = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
@@ -436,13 +434,6 @@ def test_references_unknown_in_a_preview_are_tested_for_presence_only():
         )
 
 
-def _sdk_takes_tags(type_token: str) -> bool:
-    """Whether pulumi_aws's class for ``type_token`` takes ``tags``: read from the SDK, not from our list."""
-    module, _, name = type_token.split(":", 1)[1].partition(":")
-    sdk = importlib.import_module(f"pulumi_aws.{module.split('/')[0]}")
-    return "tags" in inspect.signature(getattr(sdk, name)._internal_init).parameters
-
-
 def test_taggable_names_every_aws_type_of_the_stacks_that_takes_tags():
     """A type missing from TAGGABLE would pass required-tags with no tags at all."""
     planned = {
@@ -451,14 +442,14 @@ def test_taggable_names_every_aws_type_of_the_stacks_that_takes_tags():
         for r in stack_plan(stack).resources
         if r.custom and r.type.startswith("aws:")
     }
-    takes_tags = {token for token in planned if _sdk_takes_tags(token)}
+    takes_tags = {token for token in planned if sdk_takes_tags(token)}
     assert len(takes_tags) > 20
     assert sorted(takes_tags - TAGGABLE) == []
 
 
 def test_every_taggable_type_takes_tags_in_the_sdk():
     # A misspelt token would never match a resource; the SDK lookup fails on it instead.
-    assert [token for token in sorted(TAGGABLE) if not _sdk_takes_tags(token)] == []
+    assert [token for token in sorted(TAGGABLE) if not sdk_takes_tags(token)] == []
 
 
 # --- the stacks -----------------------------------------------------------------------------------------
