@@ -30,7 +30,6 @@ from components.config import (
 )
 from components.database import PORT as DATABASE_PORT
 from components.mesh import ISTIO_NAMESPACE, POD_IDENTITY_AGENT
-from components.subnets import plan_subnets
 from components.tags import Tags
 
 CONNECTIONS_CONFIGMAP = "platform-connections"
@@ -252,13 +251,15 @@ class BaselineArgs:
         provider: k8s.Provider,
         cluster_name: pulumi.Input[str],
         connection_data: Mapping[str, pulumi.Input[str]],
+        database_cidrs: Sequence[str],
+        endpoint_cidrs: Sequence[str],
         depends_on: Sequence[pulumi.Resource],
         tags: Tags,
     ) -> BaselineArgs:
         """The Args of ``platform:baseline`` and ``platform:namespaces``. Network policies follow the rest
-        of the config: the VPC, the database subnets (the layout the Network builds) and the ports the
-        database and cache listen on, and the mesh services each namespace's workloads call across
-        namespaces."""
+        of the platform: the VPC, the database subnets and those of the interface endpoints (as the
+        Network laid them out), the ports the database and cache listen on, and the mesh services each
+        namespace's workloads call across namespaces."""
         callers = mesh_callers(config.mesh)
         namespaces = {
             name: NamespaceSpec.from_config(
@@ -268,19 +269,13 @@ class BaselineArgs:
             )
             for name, namespace in config.namespaces.items()
         }
-        subnets = plan_subnets(config.network.cidr, config.network.az_count)
         return cls(
             provider=provider,
             namespaces=namespaces,
             cluster_name=cluster_name,
             vpc_cidr=config.network.cidr,
-            data_tier=DataTier(
-                cidrs=tuple(str(az.database) for az in subnets), ports=(DATABASE_PORT, config.cache.port)
-            ),
-            # The Network puts its interface endpoints in the private subnets.
-            endpoint_cidrs=tuple(str(az.private) for az in subnets)
-            if config.network.interface_endpoints
-            else (),
+            data_tier=DataTier(cidrs=tuple(database_cidrs), ports=(DATABASE_PORT, config.cache.port)),
+            endpoint_cidrs=tuple(endpoint_cidrs),
             connection_data=connection_data,
             cluster_autoscaler=ClusterAutoscalerSpec.from_config(
                 config.baseline.cluster_autoscaler, cluster_version=config.cluster.version

@@ -114,6 +114,10 @@ class Network(pulumi.ComponentResource):
     private_subnet_ids: pulumi.Output[list[str]]
     database_subnet_ids: pulumi.Output[list[str]]
     nat_gateway_ids: pulumi.Output[list[str]]
+    subnet_cidrs: dict[Tier, list[str]]
+    """Each tier's subnet CIDRs, AZ by AZ: known before anything is created, since the layout is pure."""
+    endpoint_cidrs: list[str]
+    """CIDRs of the subnets holding the interface endpoints (the private ones); none without endpoints."""
     db_subnet_group_name: pulumi.Output[str]
     cache_subnet_group_name: pulumi.Output[str]
     flow_log_group_name: pulumi.Output[str]
@@ -124,6 +128,8 @@ class Network(pulumi.ComponentResource):
         self._args = args
         self._tags = args.tags.layered({"Component": "network"})
         plan = plan_subnets(args.cidr, args.az_count)
+        self.subnet_cidrs = {tier: [str(az.by_tier(tier)) for az in plan] for tier in TIERS}
+        self.endpoint_cidrs = list(self.subnet_cidrs["private"]) if args.interface_endpoints else []
 
         zones = aws.get_availability_zones_output(
             state="available", opts=pulumi.InvokeOutputOptions(parent=self)

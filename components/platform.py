@@ -121,6 +121,8 @@ class Platform(pulumi.ComponentResource):
                 provider=self.cluster.provider,
                 cluster_name=self.cluster.cluster_name,
                 connection_data=self.connection_data(),
+                database_cidrs=self.network.subnet_cidrs["database"],
+                endpoint_cidrs=self.network.endpoint_cidrs,
                 # The autoscaler's pods need nodes to run on before its install can finish.
                 depends_on=self.cluster.workloads_ready,
                 tags=tags,
