@@ -178,8 +178,9 @@ def manifests(stack: StackOption = None, config_file: ConfigFileOption = None) -
     Exits 1 when an object does not match its schema (the reasons go to standard error).
     """
     plan = run_plan(stack, config_file)
-    typer.echo(kubernetes.to_yaml(plan), nl=False)
-    result = kubernetes.validate(kubernetes.objects(plan), plan.config.cluster.version)
+    manifests = kubernetes.objects(plan)
+    typer.echo(kubernetes.to_yaml(manifests, kubernetes.releases(plan)), nl=False)
+    result = kubernetes.validate(manifests, plan.config.cluster.version)
     for problem in result.problems:
         err.print(f"[red]{problem}[/red]", highlight=False, markup=False)
     err.print(

@@ -101,12 +101,12 @@ def validate(manifests: Iterable[dict[str, Any]], version: str) -> Validation:
     return Validation(version, checked, tuple(problems), tuple(unchecked))
 
 
-def to_yaml(plan: Plan) -> str:
-    """The objects as one multi-document YAML stream, secrets shown as ``[secret]``, then the releases."""
-    documents = [yaml.safe_dump(m, sort_keys=False) for m in objects(plan)]
+def to_yaml(manifests: Iterable[dict[str, Any]], helm_releases: Iterable[dict[str, Any]]) -> str:
+    """The objects as one multi-document YAML stream, then the releases as comments."""
+    documents = [yaml.safe_dump(m, sort_keys=False) for m in manifests]
     listed = "".join(
         f"#   {r['release']} in {r['namespace']}: chart {r['chart']} {r['version']} from {r['repository']}\n"
-        for r in releases(plan)
+        for r in helm_releases
     )
     footer = f"# Helm releases, rendered by Helm at deploy time:\n{listed}" if listed else ""
     return "---\n".join(documents) + footer
