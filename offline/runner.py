@@ -356,8 +356,8 @@ def mocked_stack(
     """
     region = raw_config.get("aws:region", DEFAULT_REGION)
     account = emulated_account(region) if emulate and mocks is None else nullcontext(None)
-    with account as emulator, _program_importable():
-        mocks = mocks or emulator or EchoMocks()
+    with account as account_mocks, _program_importable():
+        mocks = mocks or account_mocks or EchoMocks()
         monitor = RecordingMonitor(mocks)
         settings.ROOT.set(None)
         pulumi_mocks.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)

@@ -14,15 +14,11 @@ to give the resource's state, camelCase as the engine would see it.
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
-import boto3
 import pulumi
-from botocore.exceptions import ClientError, ParamValidationError
 from pulumi.runtime import rpc
 
 ACCOUNT_ID = "123456789012"
@@ -79,24 +75,34 @@ _SYNTHETIC_PREFIX = {
 }
 
 
+_CLIENTS: dict[tuple[str, str], Any] = {}
+"""boto3 clients by service and region. moto's mock is process-wide, so a client made in one account
+serves the next one too; making one costs a tenth of a second."""
+
+
 class AwsEmulator(pulumi.runtime.Mocks):
-    """Mocks whose resources live in a moto account. Use inside :func:`emulated_account`."""
+    """Mocks whose resources live in a moto account: use it where moto is active (the account process,
+    :mod:`offline.emulation.server`); programs get it through :func:`offline.emulation.emulated_account`."""
 
     def __init__(self, region: str = DEFAULT_REGION) -> None:
         self.region = region
-        self._clients: dict[str, Any] = {}
         # The mock monitor registers resources from a thread pool; moto's backends are not thread-safe.
         self._lock = threading.Lock()
 
     def client(self, service: str) -> Any:
-        if service not in self._clients:
-            self._clients[service] = boto3.client(service, region_name=self.region)
-        return self._clients[service]
+        key = (service, self.region)
+        if key not in _CLIENTS:
+            import boto3
+
+            _CLIENTS[key] = boto3.client(service, region_name=self.region)
+        return _CLIENTS[key]
 
     def arn(self, service: str, resource: str, *, region: bool = True) -> str:
         return f"arn:aws:{service}:{self.region if region else ''}:{ACCOUNT_ID}:{resource}"
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
+        from botocore.exceptions import ClientError, ParamValidationError
+
         if not args.custom:
             return None, {}
         handler = _HANDLERS.get(args.typ, _synthetic)
@@ -114,7 +120,9 @@ class AwsEmulator(pulumi.runtime.Mocks):
         """The invoke's result and its check failures (none: an invoke AWS would refuse raises)."""
         handler = _CALLS.get(args.token)
         if handler is None:
-            raise EmulationError(f"no emulation for the invoke {args.token}; add one in offline/emulator.py")
+            raise EmulationError(
+                f"no emulation for the invoke {args.token}; add one in offline/emulation/invokes.py"
+            )
         with self._lock:
             return handler(self, args), []
 
@@ -134,8 +142,9 @@ def plain(value: Any) -> Any:
 
 
 def _aws_message(err: Exception) -> str:
-    if isinstance(err, ClientError):
-        error = err.response.get("Error", {})
+    response = getattr(err, "response", None)
+    if isinstance(response, dict):
+        error = response.get("Error", {})
         return f"{error.get('Code', 'Error')}: {error.get('Message', err)}"
     return str(err)
 
@@ -160,39 +169,3 @@ def ec2_tag_specs(resource_type: str, inputs: dict) -> list[dict]:
     if not tags:
         return []
     return [{"ResourceType": resource_type, "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}]
-
-
-# --- the account itself -------------------------------------------------------------------------------
-
-_ACCOUNT_ENVIRONMENT = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_SECURITY_TOKEN": "testing",
-    # The program looks up no AMIs; loading moto's thousand would be a fifth of every run.
-    "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
-    # AWS' managed policies: only those attached are put in (see network._ensure_aws_managed_policy).
-    "MOTO_IAM_LOAD_MANAGED_POLICIES": "false",
-}
-
-
-@contextmanager
-def emulated_account(region: str = DEFAULT_REGION, seed: int = 0) -> Iterator[AwsEmulator]:
-    """A fresh, empty moto account for one run; real credentials are hidden for its duration."""
-    from moto import mock_aws
-    from moto.moto_api._internal import mock_random
-
-    saved = {key: os.environ.get(key) for key in (*_ACCOUNT_ENVIRONMENT, "AWS_DEFAULT_REGION", "AWS_PROFILE")}
-    os.environ.update(_ACCOUNT_ENVIRONMENT, AWS_DEFAULT_REGION=region)
-    os.environ.pop("AWS_PROFILE", None)
-    try:
-        with mock_aws():
-            # Seeded so that the emulated IDs are the same from one run to the next.
-            mock_random.seed(seed)
-            yield AwsEmulator(region)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
