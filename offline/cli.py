@@ -29,6 +29,9 @@ EXIT_FAILED = 1
 EXIT_CONFIG = 2
 EXIT_POLICY = 3
 
+ECHO_MOCKS = "--echo-mocks"
+"""``preview``'s hidden option for the benchmarks' baseline: the same program, no account."""
+
 app = typer.Typer(
     help="The platform's Pulumi program, run offline under mocks backed by an emulated AWS account.",
     no_args_is_help=True,
@@ -71,11 +74,11 @@ def _source(stack: str | None, config_file: Path | None) -> tuple[dict[str, str]
     return raw, stack if stack is not None else stack_name_of(path)
 
 
-def run_plan(stack: str | None, config_file: Path | None) -> Plan:
+def run_plan(stack: str | None, config_file: Path | None, *, emulate: bool = True) -> Plan:
     """The plan of the chosen stack, or a clean exit with the reason (no traceback)."""
     raw, name = _source(stack, config_file)
     try:
-        return run_program(raw, name)
+        return run_program(raw, name, emulate=emulate)
     except ConfigError as problem:
         _fail(problem, EXIT_CONFIG)
     except EmulationError as problem:
@@ -94,12 +97,21 @@ def preview(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the plan and its policy results as JSON.")
     ] = False,
+    echo_mocks: Annotated[
+        bool,
+        typer.Option(
+            ECHO_MOCKS,
+            hidden=True,
+            help="Benchmarks only: run under mocks that echo their inputs, with no account (its made-up "
+            "outputs fail the policy).",
+        ),
+    ] = False,
 ) -> None:
     """Run the program for a stack, print what it would create and check it against the policy pack.
 
     Exits 3 when a mandatory policy rule is violated; advisory violations are printed and pass.
     """
-    plan = run_plan(stack, config_file)
+    plan = run_plan(stack, config_file, emulate=not echo_mocks)
     result = policies.check(plan)
     if as_json:
         typer.echo(json.dumps({**plan.to_json(), "policy": result.to_json()}, indent=2, sort_keys=False))

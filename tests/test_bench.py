@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from offline.bench import scaled_config
-from offline.runner import validate
+from offline.bench import Timing, scaled_config, stack_document, verdict
+from offline.runner import read_stack_file, validate
 from tests.conftest import raw_stack_config
 
 
@@ -22,3 +22,17 @@ def test_ten_times_prod_has_ten_times_its_node_groups_services_and_namespaces_an
     assert scaled.mesh.services["agent-runtime-10"].namespace == "agents-10"
     assert scaled.network == config.network and scaled.database == config.database
     assert raw == raw_stack_config("prod"), "the original is left as it was"
+
+
+def test_a_scaled_config_written_as_a_stack_file_reads_back_as_the_same_config(tmp_path):
+    raw = scaled_config(raw_stack_config("prod"), 3)
+    path = tmp_path / "Pulumi.prod.yaml"
+    path.write_text(stack_document(raw))
+    assert read_stack_file(path) == raw
+
+
+def test_the_verdict_holds_only_within_both_budgets():
+    echo = Timing((3.0, 3.5), 150)
+    assert verdict(echo, Timing((4.0, 4.4), 150)).endswith("within budget")
+    assert verdict(echo, Timing((4.6, 4.7), 150)).endswith("OVER BUDGET"), "1.53x the echo mocks"
+    assert verdict(Timing((3.5,), 150), Timing((5.1,), 150)).endswith("OVER BUDGET"), "over 5 s"
