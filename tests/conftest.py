@@ -1,24 +1,52 @@
-"""Shared fixtures: each stack's plan, run once per session under the emulated AWS account."""
+"""Shared fixtures: each stack's plan recorded once per session under the emulated AWS account, and the
+offline CLI run in-process on those recorded plans.
+
+Whole processes (``offline_process``) are for what only a real process shows: its exit code with
+nothing caught, and no traceback. Everything else runs in-process through ``offline_cli``.
+"""
 
 from __future__ import annotations
 
 import functools
 import json
+import os
 import subprocess
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from offline import cli
+from offline.emulation.account import ACCOUNT_ENVIRONMENT, account_process
+from offline.emulation.lean import lean_moto
 from offline.runner import PROJECT_DIR, Plan, read_stack_file, run_program, stack_file
+
+# The emulated account starts while the tests are collected.
+account_process()
+# The verify tests build accounts in moto in this process: as lean as the emulated account's.
+os.environ.update(ACCOUNT_ENVIRONMENT)
+lean_moto()
 
 
 @functools.cache
+def _recorded(stack: str, config: tuple[tuple[str, str], ...]) -> Plan:
+    return run_program(dict(config), stack)
+
+
+def recorded_plan(raw_config: Mapping[str, str], stack: str) -> Plan:
+    """The plan of ``stack`` with ``raw_config``, run once per session for each distinct config. Shared:
+    a test that changes a plan changes a copy (``tests.plans.edited``)."""
+    return _recorded(stack, tuple(sorted(raw_config.items())))
+
+
 def stack_plan(stack: str) -> Plan:
-    return run_program(read_stack_file(stack_file(stack)), stack)
+    return recorded_plan(read_stack_file(stack_file(stack)), stack)
 
 
 def raw_stack_config(stack: str) -> dict[str, str]:
@@ -26,8 +54,36 @@ def raw_stack_config(stack: str) -> dict[str, str]:
     return dict(read_stack_file(stack_file(stack)))
 
 
-def offline(*args: str) -> subprocess.CompletedProcess[str]:
-    """``python -m offline ARGS`` as a newcomer runs it."""
+@pytest.fixture(autouse=True)
+def _cli_plans_are_recorded_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's commands read the session's recorded plan of the same stack and config."""
+
+    def run_recorded(raw_config: Mapping[str, str], stack: str, *, emulate: bool = True) -> Plan:
+        return recorded_plan(raw_config, stack) if emulate else run_program(raw_config, stack, emulate=False)
+
+    monkeypatch.setattr(cli, "run_program", run_recorded)
+
+
+@dataclass(frozen=True)
+class Ran:
+    """What a command did: its exit code and what it printed on each stream."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def offline_cli(*args: str, env: Mapping[str, str] | None = None) -> Ran:
+    """``python -m offline ARGS``, in-process. An exception the CLI did not turn into an exit fails the
+    test with its own traceback."""
+    result = CliRunner().invoke(cli.app, list(args), env={"COLUMNS": "250", **(env or {})})
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Ran(result.exit_code, result.stdout, result.stderr)
+
+
+def offline_process(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m offline ARGS`` as a newcomer runs it: a whole process."""
     return subprocess.run(
         [sys.executable, "-m", "offline", *args], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=300
     )
@@ -35,8 +91,8 @@ def offline(*args: str) -> subprocess.CompletedProcess[str]:
 
 @functools.cache
 def preview_json(stack: str) -> dict[str, Any]:
-    """What ``python -m offline preview --stack STACK --json`` prints, parsed; run once per session."""
-    result = offline("preview", "--stack", stack, "--json")
+    """What ``python -m offline preview --stack STACK --json`` prints, parsed; once per session."""
+    result = offline_cli("preview", "--stack", stack, "--json")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 

@@ -9,8 +9,8 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from offline.runner import PROJECT_DIR, Plan, RecordedResource, run_program
-from tests.conftest import raw_stack_config
+from offline.runner import PROJECT_DIR, Plan, RecordedResource
+from tests.conftest import raw_stack_config, recorded_plan
 
 
 def stack_names() -> list[str]:
@@ -54,7 +54,7 @@ def with_section(stack: str, section: str, **values: Any) -> dict[str, str]:
 
 
 def run_with(stack: str, section: str, **values: Any) -> Plan:
-    return run_program(with_section(stack, section, **values), stack)
+    return recorded_plan(with_section(stack, section, **values), stack)
 
 
 def sdk_takes_tags(type_token: str) -> bool:

@@ -34,7 +34,7 @@ from components.config import (
 from offline.emulation import EmulationError
 from offline.manifests import validate
 from offline.runner import Plan, RecordedResource, run_program, run_under_mocks
-from tests.conftest import offline, raw_stack_config, stack_plan
+from tests.conftest import offline_cli, raw_stack_config, stack_plan
 from tests.plans import run_with, stack_names
 
 BASELINE = "platform:index:Baseline"
@@ -152,6 +152,7 @@ def test_prod_limit_range_is_the_seeds(prod: Plan) -> None:
     assert limits.inputs["spec"] == {"limits": [{"type": "Container", **SEED_LIMIT_RANGE}]}
 
 
+@pytest.mark.slow
 def test_a_second_namespace_gets_its_own_limits_and_no_internet(variant: Plan) -> None:
     (limits,) = in_namespace(variant, LIMIT_RANGE, "batch").values()
     (container,) = limits.inputs["spec"]["limits"]
@@ -251,6 +252,7 @@ def test_every_namespace_reaches_the_vpc_s_aws_endpoints_on_https_even_without_i
         assert rule["ports"] == [{"protocol": "TCP", "port": 443}]
 
 
+@pytest.mark.slow
 def test_without_interface_endpoints_no_namespace_is_let_out_to_them() -> None:
     plan = run_with("dev", "network", interfaceEndpoints=[])
     assert not [
@@ -300,6 +302,7 @@ def test_internet_egress_is_https_outside_the_vpc(prod: Plan) -> None:
     }
 
 
+@pytest.mark.slow
 def test_mesh_callers_in_other_namespaces_get_through(variant: Plan) -> None:
     assert policies(variant, "agents")["allow-mesh-peers"] == {
         "podSelector": {},
@@ -465,6 +468,7 @@ def test_autoscaler_values_carry_the_seeds_flags_and_config() -> None:
     assert values["containerSecurityContext"]["capabilities"] == {"drop": ["ALL"]}
 
 
+@pytest.mark.slow
 def test_disabled_autoscaler_leaves_no_trace(variant: Plan) -> None:
     part = baseline(variant)
     assert not [r for r in part.resources if r.type in (RELEASE, ROLE, ROLE_POLICY, ASSOCIATION)]
@@ -652,7 +656,7 @@ def test_bad_baseline_config_exits_2_with_every_key_path(tmp_path: Path) -> None
         "  platform:baseline:\n"
         "    clusterAutoscaler: {chartVersion: '9.52.0', replicas: 9}\n"
     )
-    result = offline("preview", "--config-file", str(stack))
+    result = offline_cli("preview", "--config-file", str(stack))
     assert result.returncode == 2, result.stdout + result.stderr
     assert "platform:namespaces.agents.limitRange.defaultRequestMemory" in result.stderr
     assert "platform:baseline.clusterAutoscaler.replicas: must be at most 5, got 9" in result.stderr

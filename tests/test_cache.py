@@ -249,6 +249,7 @@ def test_dev_has_one_node_and_no_failover():
     assert "authToken" in group.inputs
 
 
+@pytest.mark.slow
 def test_valkey_gets_its_own_family():
     plan = cache_part(dev_alternatives())
     assert plan.one(REPLICATION_GROUP).inputs["engine"] == "valkey"

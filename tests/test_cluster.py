@@ -223,6 +223,7 @@ def test_the_vpc_cni_enforces_network_policies(prod):
     assert json.loads(cni.inputs["configurationValues"]) == {"enableNetworkPolicy": "true"}
 
 
+@pytest.mark.slow
 def test_addon_versions_and_admin_roles_come_from_config():
     raw = raw_stack_config("prod")
     cluster = json.loads(raw["platform:cluster"])
@@ -297,6 +298,7 @@ def test_prod_node_groups_match_their_snapshot(prod):
     assert_matches_golden("prod_node_groups", _snapshot(stack_plan("prod")))
 
 
+@pytest.mark.slow
 def test_adding_a_node_group_changes_no_other():
     before = _snapshot(stack_plan("prod"))
     gpu = {"instanceTypes": ["g5.xlarge"], "minSize": 0, "maxSize": 4, "desiredSize": 0}
@@ -307,6 +309,7 @@ def test_adding_a_node_group_changes_no_other():
         assert after[key] == before[key], key
 
 
+@pytest.mark.slow
 def test_removing_a_node_group_changes_no_other():
     before = _snapshot(stack_plan("prod"))
     groups = json.loads(raw_stack_config("prod")["platform:cluster"])["nodeGroups"]

@@ -133,6 +133,7 @@ def test_every_resource_is_grouped_under_its_top_level_component():
 # --- what the estimate cannot price ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_an_instance_type_missing_from_the_table_is_listed_unpriced_not_free():
     plan = run_with(
         "dev",
@@ -173,6 +174,7 @@ def test_extended_support_costs_six_times_standard():
     assert control_plane.monthly == pytest.approx(0.60 * HOURS)
 
 
+@pytest.mark.slow
 def test_serverless_aurora_is_priced_at_its_capacity_floor():
     plan = run_with("dev", "database", serverless={"minCapacity": 0.5, "maxCapacity": 4})
     result = estimate(plan)

@@ -157,6 +157,7 @@ def test_no_secret_is_plaintext_in_any_input_state_or_output(stack):
     assert holders == {REPLICATION_GROUP, SECRET_VERSION}
 
 
+@pytest.mark.slow
 def test_the_preview_json_prints_no_secret():
     plan, printed = stack_plan("prod"), preview_json("prod")
     token = plan.one(RANDOM_PASSWORD).state["result"].value
@@ -285,6 +286,7 @@ def test_no_other_rule_opens_the_data_security_groups():
     assert touching == {INGRESS}
 
 
+@pytest.mark.slow
 def test_configured_extra_security_groups_are_let_in_too():
     raw = raw_stack_config("prod")
     for section in ("database", "cache"):
@@ -367,6 +369,7 @@ def test_replacement_triggering_inputs_match_the_golden_snapshot():
     assert_matches_golden("data_tier_prod", replacement_snapshot(stack_plan("prod")))
 
 
+@pytest.mark.slow
 def test_the_snapshot_names_what_the_account_generates_and_keeps_what_the_program_chose():
     snapshot = replacement_snapshot(stack_plan("prod"))
     cluster = snapshot[f"{CLUSTER}::platform-database-cluster"]

@@ -317,6 +317,7 @@ def test_dev_without_monitoring_or_insights_makes_no_role():
     assert "performanceInsightsKmsKeyId" not in instance.inputs
 
 
+@pytest.mark.slow
 def test_dev_may_choose_serverless_v2():
     plan = database_part(dev_alternatives())
     cluster = plan.one(CLUSTER)

@@ -270,6 +270,7 @@ def test_routes_wait_for_their_namespace_and_each_service_has_a_drain_safe_budge
     }
 
 
+@pytest.mark.slow
 def test_adding_a_service_routes_it_without_renaming_the_others() -> None:
     services = {
         "agent-runtime": {"namespace": "agents", "port": 8080, "canaryWeight": 10},
@@ -295,6 +296,7 @@ def test_adding_a_service_routes_it_without_renaming_the_others() -> None:
     assert (tool["timeout"], tool["retries"]["perTryTimeout"]) == ("5s", "1667ms")
 
 
+@pytest.mark.slow
 def test_egress_hosts_become_one_service_entry() -> None:
     plan = run_with("dev", "mesh", egressHosts=["api.anthropic.com", "*.amazonaws.com"])
     entry = by_name(plan, SERVICE_ENTRY)["allowed-egress"]

@@ -221,6 +221,7 @@ def test_outputs_are_the_resources_own_ids(prod_plan):
     )
 
 
+@pytest.mark.slow
 def test_adding_an_az_renames_and_moves_nothing(prod_plan):
     raw = raw_stack_config("prod")
     network = json.loads(raw["platform:network"])

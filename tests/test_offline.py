@@ -13,7 +13,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 from offline.emulation import EmulationError, emulated_types
 from offline.runner import PROJECT_DIR, main_program, mocked_stack, run_under_mocks
-from tests.conftest import offline, preview_json, raw_stack_config
+from tests.conftest import offline_cli, offline_process, preview_json, raw_stack_config
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -40,7 +40,7 @@ def test_preview_json_lists_the_network(stack, subnets, nats):
 
 
 def test_preview_prints_a_tree_counts_and_outputs():
-    result = offline("preview", "--stack", "dev")
+    result = offline_cli("preview", "--stack", "dev")
     assert result.returncode == 0, result.stderr
     for expected in (
         "stack dev",
@@ -75,15 +75,40 @@ BAD_CONFIGS = {
 @pytest.mark.parametrize("case", BAD_CONFIGS)
 def test_bad_config_exits_2_naming_the_key_path(tmp_path, case):
     snippet, path = BAD_CONFIGS[case]
-    result = offline("preview", "--config-file", str(write_stack(tmp_path, "dev", f"config:\n  {snippet}\n")))
+    result = offline_cli(
+        "preview", "--config-file", str(write_stack(tmp_path, "dev", f"config:\n  {snippet}\n"))
+    )
     assert result.returncode == 2, result.stdout + result.stderr
     assert path in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
 
 
 def test_exactly_one_source_is_required():
-    assert offline("preview").returncode == 2
-    assert offline("preview", "--stack", "nosuchstack").returncode == 1
+    assert offline_cli("preview").returncode == 2
+    assert offline_cli("preview", "--stack", "nosuchstack").returncode == 1
+
+
+POLICY_VIOLATION = "platform:cluster: {endpointPublicAccess: true, publicAccessCidrs: [0.0.0.0/0]}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("args", "config", "code", "says"),
+    [
+        (("--stack", "dev", "--json"), None, 0, '"stack": "dev"'),
+        (("--stack", "nosuchstack"), None, 1, "no such stack file"),
+        ((), "platform:network: {cidr: 10.0.0.0/33}", 2, "platform:network.cidr"),
+        ((), POLICY_VIOLATION, 3, "eks-endpoint-access"),
+    ],
+    ids=["planned", "no stack file", "invalid config", "policy violation"],
+)
+def test_the_process_exits_with_each_outcome_s_code_and_no_traceback(tmp_path, args, config, code, says):
+    if config is not None:
+        args = ("--config-file", str(write_stack(tmp_path, "dev", f"config:\n  {config}\n")))
+    result = offline_process("preview", *args)
+    assert result.returncode == code, result.stderr
+    assert says in result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
 
 
 def test_under_pulumi_bad_config_is_one_run_error_and_nothing_is_registered():

@@ -292,14 +292,27 @@ def build_account(
     return Account(config, outputs, node_sg, database_sg, cache_sg, {m: (cache_sg,) for m in members})
 
 
-# One botocore session for every test: it loads each service's model once rather than once per test.
-BOTOCORE = botocore.session.get_session()
+class SharedClients:
+    """A boto3 session whose clients serve every test: moto's mock is process-wide, so a client made in one
+    test's account works in the next one's, and making the same client again would cost most of a test."""
+
+    def __init__(self) -> None:
+        self._session = boto3.Session(botocore_session=botocore.session.get_session(), region_name=REGION)
+        self._clients: dict[str, Any] = {}
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = self._session.client(service)
+        return self._clients[service]
+
+
+CLIENTS = SharedClients()
 
 
 @pytest.fixture
 def session() -> Iterator[Any]:
     with mock_aws():
-        yield boto3.Session(botocore_session=BOTOCORE, region_name=REGION)
+        yield CLIENTS
 
 
 Build = Callable[..., Account]

@@ -14,7 +14,7 @@ import yaml
 from offline.cost import components_of, estimate
 from offline.runner import PROJECT_DIR
 from offline.summary import BaseCost, base_costs, resource_counts, stack_summary
-from tests.conftest import offline, stack_plan
+from tests.conftest import offline_cli, stack_plan
 from tests.plans import stack_names
 
 WORKFLOWS = PROJECT_DIR / ".github" / "workflows"
@@ -114,13 +114,33 @@ def ci_steps() -> list[dict[str, Any]]:
     return job["steps"]
 
 
-def test_ci_sets_up_python_3_11_with_the_pip_cache_and_runs_make_test():
+def test_ci_sets_up_python_3_11_with_the_pip_cache_and_runs_make_test_as_separate_steps():
     steps = ci_steps()
     (setup,) = steps_using(steps, "actions/setup-python")
     assert setup["with"]["python-version"] == "3.11"
     assert setup["with"]["cache"] == "pip"
-    assert next(step["run"] for step in steps if "run" in step) == "make test"
-    (checkout,) = steps_using(steps, "actions/checkout")
+    assert setup["with"]["cache-dependency-path"] == "requirements*.txt", "keyed on the requirements"
+    runs = [step for step in steps if "run" in step]
+    assert [step["run"] for step in runs[:4]] == [
+        "make install",
+        "make lint",
+        "make typecheck",
+        "make pytest",
+    ]
+    assert all(step["if"] == "${{ !cancelled() }}" for step in runs[2:4]), "lint failing hides nothing"
+    make_test = re.search(r"^test: (.*)$", (PROJECT_DIR / "Makefile").read_text(), re.MULTILINE)[1].split()
+    assert make_test == ["lint", "typecheck", "pytest"], "the steps are exactly make test"
+
+
+def test_ci_restores_mypy_s_cache_keyed_on_the_requirements():
+    (cache,) = steps_using(ci_steps(), "actions/cache")
+    assert cache["with"]["path"] == ".mypy_cache"
+    assert "hashFiles('requirements*.txt', 'pyproject.toml')" in cache["with"]["key"]
+    assert cache["with"]["restore-keys"].startswith("mypy-${{ runner.os }}-${{ hashFiles(")
+
+
+def test_ci_checks_out_the_whole_history_for_the_cost_comparison():
+    (checkout,) = steps_using(ci_steps(), "actions/checkout")
     assert checkout["with"]["fetch-depth"] == 0, "the base branch must be there for the cost comparison"
 
 
@@ -339,10 +359,11 @@ def test_a_base_ref_that_does_not_resolve_only_loses_the_comparison(history):
     assert cost.note.startswith("could not check out origin/nowhere:")
 
 
+@pytest.mark.slow
 def test_the_summary_command_appends_to_the_file_and_reports_a_stack_that_failed(tmp_path):
     output = tmp_path / "step-summary.md"
     output.write_text("earlier step\n")
-    result = offline(
+    result = offline_cli(
         "summary", "--stack", "dev", "--stack", "nosuch", "--base-ref", "no-such-ref", "--output", str(output)
     )
     assert result.returncode == 1, result.stderr
