@@ -7,7 +7,7 @@ STAMP   = $(VENV)/.installed
 # The packages mypy checks: those of the layout that exist so far.
 TYPED   = $(wildcard components offline policy verify)
 
-.PHONY: install preview test lint typecheck format bench clean
+.PHONY: install preview test test-fast pytest lint typecheck format bench clean
 
 install: $(STAMP)
 
@@ -32,8 +32,15 @@ format: $(STAMP)
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-test: lint typecheck
+test: lint typecheck pytest
+
+# The suite on both cores (pyproject.toml); CI runs lint, typecheck and pytest as steps of their own.
+pytest: $(STAMP)
 	$(PY) -m pytest
+
+# The inner loop: everything but the tests marked slow (whole processes, programs run with changed config).
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow"
 
 bench: $(STAMP)
 	$(PY) -m offline.bench
