@@ -1,4 +1,4 @@
-"""``python -m verify``: after ``pulumi up``, check the live account against the stack's config.
+"""``python -m verify check``: after ``pulumi up``, check the live account against the stack's config.
 
 Exit codes: 0 every check passed; 1 a check failed (the account differs from the config); 2 verify
 could not look: an unknown stack, an invalid config, an unreadable or incomplete outputs file, or an
@@ -28,11 +28,17 @@ EXIT_FAILED = 1
 EXIT_UNUSABLE = 2
 
 app = typer.Typer(
-    help="Check a deployed stack's AWS account against the stack's config.",
+    help="Check a stack's AWS account against the stack's config.",
+    no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 err = Console(stderr=True, soft_wrap=True)
+
+
+@app.callback()
+def main() -> None:
+    """Checks of the live AWS account against a stack's config."""
 
 
 def _fail(problem: object) -> NoReturn:
@@ -56,7 +62,7 @@ def report(stack: str, region: str | None, checks: Sequence[Check]) -> Table:
 
 
 @app.command()
-def main(
+def check(
     stack: Annotated[str, typer.Option("--stack", "-s", help="The stack: reads Pulumi.<NAME>.yaml.")],
     outputs: Annotated[
         Path, typer.Option("--outputs", "-o", help="The file `pulumi stack output --json` wrote.")
