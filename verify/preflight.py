@@ -174,6 +174,10 @@ def node_group_zone_check(
 # --- the cluster's version and add-ons ----------------------------------------------------------------------
 
 
+def _until(day: date | None) -> str:
+    return f"until {day}" if day is not None else "(EKS gives no end date)"
+
+
 def cluster_version_check(cluster: ClusterConfig, versions: Sequence[ClusterVersion], today: date) -> Finding:
     name = "cluster: Kubernetes version"
     want = cluster.version
@@ -199,8 +203,8 @@ def cluster_version_check(cluster: ClusterConfig, versions: Sequence[ClusterVers
         return Finding(
             name,
             "WARN",
-            f"{want} is under extended support until {version.end_of_extended_support or 'an unsaid date'}: "
-            f"{extra}, about ${more:,.0f} more a month per cluster",
+            f"{want} is under extended support {_until(version.end_of_extended_support)}: {extra}, "
+            f"about ${more:,.0f} more a month per cluster",
             upgrade,
         )
     end = version.end_of_standard_support
@@ -220,7 +224,7 @@ def cluster_version_check(cluster: ClusterConfig, versions: Sequence[ClusterVers
     return Finding(
         name,
         "PASS",
-        f"{want} is under standard support until {end or 'an unsaid date'} "
+        f"{want} is under standard support {_until(end)} "
         f"(${STANDARD_SUPPORT_PRICE:.2f} per cluster-hour; extended support after that costs "
         f"${EXTENDED_SUPPORT_PRICE:.2f})",
     )
