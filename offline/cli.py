@@ -23,7 +23,8 @@ from offline import summary as summaries
 from offline.diagram import Format, build, render
 from offline.emulation import EmulationError
 from offline.render import plan_report
-from offline.runner import Plan, read_stack_file, run_program, stack_file, stack_name_of
+from offline.runner import Plan, read_stack_file, run_program, stack_file
+from verify.inputs import stack_of
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
@@ -71,7 +72,7 @@ def _source(stack: str | None, config_file: Path | None) -> tuple[dict[str, str]
     except (ValueError, OSError) as problem:
         err.print(f"[red]{problem}[/red]")
         raise typer.Exit(EXIT_CONFIG) from None
-    return raw, stack if stack is not None else stack_name_of(path)
+    return raw, stack if stack is not None else stack_of(path)
 
 
 def run_plan(stack: str | None, config_file: Path | None, *, emulate: bool = True) -> Plan:

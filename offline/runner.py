@@ -295,14 +295,6 @@ def stack_file(stack: str) -> Path:
     return PROJECT_DIR / f"Pulumi.{stack}.yaml"
 
 
-def stack_name_of(path: Path) -> str:
-    """``Pulumi.prod.yaml`` -> ``prod``; any other file name -> its stem."""
-    parts = path.name.split(".")
-    if len(parts) == 3 and parts[0] == "Pulumi" and parts[2] in ("yaml", "yml"):
-        return parts[1]
-    return path.stem
-
-
 # --- running the program -------------------------------------------------------------------------------
 
 

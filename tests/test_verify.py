@@ -1042,7 +1042,7 @@ def write_outputs(tmp_path: Path, outputs: dict[str, Any]) -> str:
 
 def test_the_command_prints_a_table_and_exits_0_when_everything_passes(session, build, tmp_path):
     account = build("dev")
-    result = invoke("--stack", "dev", "--outputs", write_outputs(tmp_path, account.outputs))
+    result = invoke("check", "--stack", "dev", "--outputs", write_outputs(tmp_path, account.outputs))
     assert result.exit_code == 0, result.output
     assert "Stack dev in us-east-1" in result.output
     assert "vpc: flow logs" in result.output and "FAIL" not in result.output
@@ -1054,7 +1054,9 @@ def test_the_command_exits_1_and_names_the_failed_check_when_the_account_drifted
     session.client("rds").modify_db_cluster(
         DBClusterIdentifier=account.cluster_name, DeletionProtection=False, ApplyImmediately=True
     )
-    result = invoke("--stack", "prod", "--outputs", write_outputs(tmp_path, account.outputs), "--json")
+    result = invoke(
+        "check", "--stack", "prod", "--outputs", write_outputs(tmp_path, account.outputs), "--json"
+    )
     assert result.exit_code == 1, result.output
     document = json.loads(result.stdout)
     assert (document["stack"], document["region"], document["ok"]) == ("prod", REGION, False)
@@ -1064,6 +1066,7 @@ def test_the_command_exits_1_and_names_the_failed_check_when_the_account_drifted
 def test_the_region_option_wins_over_the_outputs_region(session, build, tmp_path):
     account = build("dev")
     result = invoke(
+        "check",
         "--stack",
         "dev",
         "--outputs",
@@ -1084,12 +1087,12 @@ def test_the_region_option_wins_over_the_outputs_region(session, build, tmp_path
     ("args", "message"),
     [
         (
-            ["--stack", "qa", "--outputs", "{outputs}"],
+            ["check", "--stack", "qa", "--outputs", "{outputs}"],
             "unknown stack 'qa': no Pulumi.qa.yaml; the stacks are dev, prod, staging",
         ),
-        (["--stack", "dev", "--outputs", "{missing}"], "cannot read the outputs file"),
-        (["--stack", "dev", "--outputs", "{not_json}"], "is not JSON"),
-        (["--stack", "dev", "--outputs", "{incomplete}"], "unusable stack output(s):"),
+        (["check", "--stack", "dev", "--outputs", "{missing}"], "cannot read the outputs file"),
+        (["check", "--stack", "dev", "--outputs", "{not_json}"], "is not JSON"),
+        (["check", "--stack", "dev", "--outputs", "{incomplete}"], "unusable stack output(s):"),
     ],
 )
 def test_the_command_exits_2_with_a_message_on_bad_input(tmp_path, args, message):
@@ -1114,7 +1117,7 @@ def test_the_command_exits_2_with_every_config_error_of_the_stack(tmp_path, monk
         "config:\n  platform:network: {azCount: 9, natGateway: single}\n"
     )
     monkeypatch.setattr(inputs, "PROJECT_DIR", tmp_path)
-    result = invoke("--stack", "broken", "--outputs", write_outputs(tmp_path, {}))
+    result = invoke("check", "--stack", "broken", "--outputs", write_outputs(tmp_path, {}))
     assert result.exit_code == 2
     assert "2 configuration error(s) in stack 'broken':" in result.stderr
     assert "platform:network.azCount: must be at most 6, got 9" in result.stderr
@@ -1128,7 +1131,7 @@ def test_the_command_exits_2_when_aws_refuses_to_answer(session, build, tmp_path
         raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}, "DescribeVpcs")
 
     monkeypatch.setattr(facts, "vpc_facts", denied)
-    result = invoke("--stack", "dev", "--outputs", write_outputs(tmp_path, account.outputs))
+    result = invoke("check", "--stack", "dev", "--outputs", write_outputs(tmp_path, account.outputs))
     assert result.exit_code == 2
     assert "cannot read the account: An error occurred (UnauthorizedOperation)" in result.stderr
 
@@ -1145,5 +1148,5 @@ def test_each_deploy_job_verifies_its_own_stack_right_after_pulumi_up(stack):
     assert "if" not in verify, "verify runs only once the up step succeeded"
     assert verify["run"].splitlines() == [
         f"pulumi stack output --stack {stack} --json > outputs.json",
-        f".venv/bin/python -m verify --stack {stack} --outputs outputs.json",
+        f".venv/bin/python -m verify check --stack {stack} --outputs outputs.json",
     ]

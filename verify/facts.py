@@ -25,7 +25,7 @@ Session = Any
 """A ``boto3.Session`` in the account and region to check."""
 
 
-def _unless_missing(not_found: str, call: Callable[..., Any], **params: Any) -> Any:
+def unless_missing(not_found: str, call: Callable[..., Any], **params: Any) -> Any:
     """``call(**params)``'s response, or None when AWS answers with the ``not_found`` error code."""
     try:
         return call(**params)
@@ -35,7 +35,8 @@ def _unless_missing(not_found: str, call: Callable[..., Any], **params: Any) -> 
         raise
 
 
-def _tags(items: Sequence[Mapping[str, str]] | None) -> dict[str, str]:
+def tag_map(items: Sequence[Mapping[str, str]] | None) -> dict[str, str]:
+    """AWS's ``[{"Key": ..., "Value": ...}]`` tags as a mapping."""
     return {item["Key"]: item["Value"] for item in items or ()}
 
 
@@ -129,7 +130,7 @@ def subnet_facts(ec2: Client, subnet_ids: Sequence[str]) -> list[SubnetFacts]:
         return []
     subnets = ec2.describe_subnets(Filters=[{"Name": "subnet-id", "Values": list(subnet_ids)}])["Subnets"]
     return [
-        SubnetFacts(s["SubnetId"], s["VpcId"], s["AvailabilityZone"], _tags(s.get("Tags"))) for s in subnets
+        SubnetFacts(s["SubnetId"], s["VpcId"], s["AvailabilityZone"], tag_map(s.get("Tags"))) for s in subnets
     ]
 
 
@@ -194,7 +195,7 @@ class ClusterFacts:
 
 
 def cluster_facts(eks: Client, name: str) -> ClusterFacts | None:
-    response = _unless_missing("ResourceNotFoundException", eks.describe_cluster, name=name)
+    response = unless_missing("ResourceNotFoundException", eks.describe_cluster, name=name)
     if response is None:
         return None
     cluster = response["cluster"]
@@ -234,7 +235,7 @@ class NodeGroupFacts:
 
 
 def node_group_facts(eks: Client, cluster_name: str, node_group_name: str) -> NodeGroupFacts | None:
-    response = _unless_missing(
+    response = unless_missing(
         "ResourceNotFoundException",
         eks.describe_nodegroup,
         clusterName=cluster_name,
@@ -275,7 +276,7 @@ class DatabaseFacts:
 
 
 def database_facts(rds: Client, identifier: str) -> DatabaseFacts | None:
-    response = _unless_missing(
+    response = unless_missing(
         "DBClusterNotFoundFault", rds.describe_db_clusters, DBClusterIdentifier=identifier
     )
     if response is None:
@@ -328,7 +329,7 @@ class CacheFacts:
 
 
 def cache_facts(elasticache: Client, group_id: str) -> CacheFacts | None:
-    response = _unless_missing(
+    response = unless_missing(
         "ReplicationGroupNotFoundFault", elasticache.describe_replication_groups, ReplicationGroupId=group_id
     )
     if response is None:
@@ -351,7 +352,7 @@ def cache_facts(elasticache: Client, group_id: str) -> CacheFacts | None:
 
 def cache_security_group_ids(elasticache: Client, cache_cluster_id: str) -> tuple[str, ...]:
     """The security groups of one node; a replication group reports none of its own."""
-    response = _unless_missing(
+    response = unless_missing(
         "CacheClusterNotFound", elasticache.describe_cache_clusters, CacheClusterId=cache_cluster_id
     )
     if response is None:

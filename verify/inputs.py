@@ -88,12 +88,34 @@ def load_config(stack: str) -> StackConfig:
         raise InputError(
             f"unknown stack {stack!r}: no {path.name}; the stacks are {', '.join(stack_names())}"
         )
+    return _parse_stack_file(path, path.name, stack)
+
+
+def stack_of(path: Path) -> str:
+    """The stack a stack file is for: ``Pulumi.prod.yaml`` -> ``prod``; any other file, its stem."""
+    parts = path.name.split(".")
+    if len(parts) == 3 and parts[0] == "Pulumi" and parts[2] in ("yaml", "yml"):
+        return parts[1]
+    return path.stem
+
+
+def load_config_file(path: Path) -> StackConfig:
+    """The config in a ``Pulumi.<stack>.yaml``-shaped file anywhere, for the stack its name says.
+
+    Raises InputError for a missing or unreadable file, and ConfigError for an invalid config.
+    """
+    if not path.is_file():
+        raise InputError(f"no such stack file: {path}")
+    return _parse_stack_file(path, str(path), stack_of(path))
+
+
+def _parse_stack_file(path: Path, label: str, stack: str) -> StackConfig:
     try:
         document = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as error:
-        raise InputError(f"cannot read {path.name}: {error}") from None
+        raise InputError(f"cannot read {label}: {error}") from None
     config = document.get("config") or {} if isinstance(document, dict) else None
     if not isinstance(config, dict):
-        raise InputError(f"{path.name}: expected a mapping with a 'config' mapping in it")
+        raise InputError(f"{label}: expected a mapping with a 'config' mapping in it")
     # YAML gives the decoded values parse_stack_config takes; no need for the engine's JSON strings.
     return parse_stack_config(config, stack=stack)
