@@ -38,9 +38,11 @@ test: lint typecheck pytest
 pytest: $(STAMP)
 	$(PY) -m pytest
 
-# The inner loop: everything but the tests marked slow (whole processes, programs run with changed config).
+# The inner loop: everything but whole processes, programs run with a changed config, and verify's moto
+# accounts (the tests marked slow or account). One process: two workers would cost more to start than
+# they save here.
 test-fast: $(STAMP)
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -m "not slow and not account" -n 0
 
 bench: $(STAMP)
 	$(PY) -m offline.bench

@@ -27,8 +27,6 @@ from offline.emulation.account import ACCOUNT_ENVIRONMENT, account_process
 from offline.emulation.lean import lean_moto
 from offline.runner import PROJECT_DIR, Plan, read_stack_file, run_program, stack_file
 
-# The emulated account starts while the tests are collected.
-account_process()
 # The verify tests build accounts in moto in this process: as lean as the emulated account's.
 os.environ.update(ACCOUNT_ENVIRONMENT)
 lean_moto()
@@ -37,6 +35,17 @@ lean_moto()
 @functools.cache
 def _recorded(stack: str, config: tuple[tuple[str, str], ...]) -> Plan:
     return run_program(dict(config), stack)
+
+
+def _runs_tests(config: pytest.Config) -> bool:
+    """Whether this process runs tests: an xdist worker, or a run without workers (not their controller)."""
+    return hasattr(config, "workerinput") or not config.getoption("numprocesses", None)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # The emulated account starts while the tests are collected.
+    if _runs_tests(session.config):
+        account_process()
 
 
 def recorded_plan(raw_config: Mapping[str, str], stack: str) -> Plan:

@@ -45,6 +45,9 @@ from verify.preflight import (
 from verify.preflight_facts import ClusterVersion, PreflightFacts, QuotaValue, Zone, quota_value
 from verify.quotas import CACHE_NODES, ELASTIC_IPS, ON_DEMAND_VCPUS, STANDARD, vcpu_class
 
+# Each test builds an account in moto (and stubs) for preflight: `make test-fast` leaves the suite out.
+pytestmark = pytest.mark.account
+
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 TODAY = date.today()

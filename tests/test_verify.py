@@ -32,6 +32,9 @@ from verify.checks import Check, evaluate, ingress_checks, nat_gateway_check, no
 from verify.cli import app
 from verify.inputs import InputError, load_config, parse_outputs
 
+# Each test builds an account in moto for verify to read: `make test-fast` leaves the suite out.
+pytestmark = pytest.mark.account
+
 REGION = "us-east-1"
 LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 
