@@ -7,7 +7,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from components.subnets import MAX_AZS, SMALLEST_SUBNET_PREFIX, TIERS, az_capacity, plan_subnets
+from components.subnets import (
+    MAX_AZS,
+    SMALLEST_SUBNET_PREFIX,
+    TIERS,
+    az_capacity,
+    endpoint_capacity,
+    endpoint_subnet,
+    plan_subnets,
+)
 
 PRIVATE_RANGES = [ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
 
@@ -69,3 +77,43 @@ def test_capacity_by_prefix(cidr, capacity):
 def test_asking_for_more_azs_than_fit_is_refused():
     with pytest.raises(ValueError, match="at most 5 AZs"):
         plan_subnets("10.0.0.0/24", 6)
+
+
+@given(vpc_cidrs(), st.integers(min_value=1, max_value=MAX_AZS))
+def test_endpoint_subnets_are_small_inside_the_vpc_and_overlap_nothing(vpc, az_count):
+    az_count = min(az_count, az_capacity(vpc), endpoint_capacity(vpc))
+    if az_count == 0:
+        return
+    endpoints = [endpoint_subnet(vpc, i) for i in range(az_count)]
+    for subnet in endpoints:
+        assert subnet.subnet_of(vpc)
+        assert subnet.prefixlen == SMALLEST_SUBNET_PREFIX, "a handful of addresses, not a tier"
+    for a, b in combinations([*endpoints, *_all(vpc, az_count)], 2):
+        assert not a.overlaps(b), f"{a} overlaps {b}"
+
+
+@given(vpc_cidrs(), st.integers(min_value=1, max_value=MAX_AZS))
+def test_endpoint_subnets_move_no_subnet_of_any_az_the_vpc_has_room_for(vpc, az_count):
+    """Added later, they must fit beside every AZ slot's subnets, whatever azCount a stack has now."""
+    others = _all(vpc, az_capacity(vpc))
+    for index in range(min(az_count, endpoint_capacity(vpc))):
+        assert not any(endpoint_subnet(vpc, index).overlaps(other) for other in others)
+
+
+@pytest.mark.parametrize(
+    ("cidr", "capacity", "first"),
+    [
+        ("10.0.0.0/16", 6, "10.0.216.0/28"),
+        ("10.0.0.0/22", 4, "10.0.3.96/28"),
+        ("10.0.0.0/23", 6, "10.0.1.32/28"),
+    ],
+)
+def test_endpoint_subnet_room_by_prefix(cidr, capacity, first):
+    assert endpoint_capacity(ipaddress.IPv4Network(cidr)) == capacity
+    assert str(endpoint_subnet(cidr, 0)) == first
+
+
+def test_a_slash_24_has_no_room_for_endpoint_subnets():
+    assert endpoint_capacity(ipaddress.IPv4Network("10.0.0.0/24")) == 0
+    with pytest.raises(ValueError, match="room for the endpoint subnets of 0 AZs"):
+        endpoint_subnet("10.0.0.0/24", 0)
