@@ -10,8 +10,9 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
-from components.subnets import TIERS, Tier, plan_subnets
+from components.subnets import TIERS, Tier, endpoint_subnet, plan_subnets
 from components.tags import Tags
+from components.zones import EKS_UNSUPPORTED_ZONE_IDS
 
 ANYWHERE = "0.0.0.0/0"
 
@@ -34,9 +35,12 @@ class NetworkArgs:
     flow_log_traffic_type: Literal["ALL", "ACCEPT", "REJECT"] = "ALL"
     """Which traffic the flow logs record. Default ALL."""
     interface_endpoints: Sequence[str] = ("secretsmanager",)
-    """AWS services (like ``secretsmanager``) reached through interface endpoints in the private subnets,
-    with private DNS, so their traffic stays in the VPC. Default secretsmanager, where applications read
-    the data tier's credentials."""
+    """AWS services (like ``secretsmanager``) reached through interface endpoints, with private DNS, so their
+    traffic stays in the VPC. They sit in a /28 per AZ of their own. Default secretsmanager, where
+    applications read the data tier's credentials."""
+    log_key_arn: pulumi.Input[str] | None = None
+    """KMS key of the flow logs' log group; its policy must let CloudWatch Logs use it. Default none
+    (CloudWatch's own encryption): the platform always gives one."""
     tags: Tags = field(default_factory=Tags)
     """Tags for every resource (``Name`` is added per resource). Default none."""
 
@@ -51,7 +55,7 @@ def subnet_tags(tier: Tier, cluster_name: str) -> dict[str, str]:
         tags["kubernetes.io/role/elb"] = "1"
     elif tier == "private":
         tags["kubernetes.io/role/internal-elb"] = "1"
-    if tier != "database":
+    if tier in ("public", "private"):
         tags[f"kubernetes.io/cluster/{cluster_name}"] = "shared"
     return tags
 
@@ -117,7 +121,7 @@ class Network(pulumi.ComponentResource):
     subnet_cidrs: dict[Tier, list[str]]
     """Each tier's subnet CIDRs, AZ by AZ: known before anything is created, since the layout is pure."""
     endpoint_cidrs: list[str]
-    """CIDRs of the subnets holding the interface endpoints (the private ones); none without endpoints."""
+    """CIDRs of the subnets holding the interface endpoints (a /28 per AZ); none without endpoints."""
     db_subnet_group_name: pulumi.Output[str]
     cache_subnet_group_name: pulumi.Output[str]
     flow_log_group_name: pulumi.Output[str]
@@ -129,10 +133,15 @@ class Network(pulumi.ComponentResource):
         self._tags = args.tags.layered({"Component": "network"})
         plan = plan_subnets(args.cidr, args.az_count)
         self.subnet_cidrs = {tier: [str(az.by_tier(tier)) for az in plan] for tier in TIERS}
-        self.endpoint_cidrs = list(self.subnet_cidrs["private"]) if args.interface_endpoints else []
+        self.endpoint_cidrs = [
+            str(endpoint_subnet(args.cidr, az.index)) for az in plan if args.interface_endpoints
+        ]
 
+        # By zone ID, so that whatever names this account's zones have, none is one EKS refuses.
         zones = aws.get_availability_zones_output(
-            state="available", opts=pulumi.InvokeOutputOptions(parent=self)
+            state="available",
+            exclude_zone_ids=list(EKS_UNSUPPORTED_ZONE_IDS),
+            opts=pulumi.InvokeOutputOptions(parent=self),
         )
         self.availability_zones = zones.names.apply(lambda names: list(names[: args.az_count]))
 
@@ -164,18 +173,8 @@ class Network(pulumi.ComponentResource):
         subnets: dict[Tier, list[aws.ec2.Subnet]] = {tier: [] for tier in TIERS}
         for az in plan:
             for tier in TIERS:
-                subnet_name = self._subnet_name(tier, az.index)
                 subnets[tier].append(
-                    aws.ec2.Subnet(
-                        subnet_name,
-                        vpc_id=vpc.id,
-                        cidr_block=str(az.by_tier(tier)),
-                        availability_zone=zones.names[az.index],
-                        # Nothing gets a public IP by accident; LBs and NAT gateways bring their own.
-                        map_public_ip_on_launch=False,
-                        tags=self._tags.for_resource(subnet_name, subnet_tags(tier, args.cluster_name)),
-                        opts=self._child(),
-                    )
+                    self._subnet(vpc, tier, az.index, str(az.by_tier(tier)), zones.names[az.index])
                 )
 
         self._route_table("public", vpc, "public", list(enumerate(subnets["public"])), gateway_id=igw.id)
@@ -206,7 +205,12 @@ class Network(pulumi.ComponentResource):
         )
 
         if args.interface_endpoints:
-            self._interface_endpoints(vpc, args, region, [s.id for s in subnets["private"]])
+            endpoint_subnets = [
+                self._subnet(vpc, "endpoints", index, cidr, zones.names[index])
+                for index, cidr in enumerate(self.endpoint_cidrs)
+            ]
+            self._route_table("endpoints", vpc, "endpoints", list(enumerate(endpoint_subnets)))
+            self._interface_endpoints(vpc, args, region, [subnet.id for subnet in endpoint_subnets])
 
         self.flow_log_group_name = self._flow_logs(vpc)
 
@@ -249,6 +253,21 @@ class Network(pulumi.ComponentResource):
 
     def _subnet_name(self, tier: Tier, az_index: int) -> str:
         return f"{self._name}-{tier}-{az_index}"
+
+    def _subnet(
+        self, vpc: aws.ec2.Vpc, tier: Tier, az_index: int, cidr: str, zone: pulumi.Input[str]
+    ) -> aws.ec2.Subnet:
+        name = self._subnet_name(tier, az_index)
+        return aws.ec2.Subnet(
+            name,
+            vpc_id=vpc.id,
+            cidr_block=cidr,
+            availability_zone=zone,
+            # Nothing gets a public IP by accident; LBs and NAT gateways bring their own.
+            map_public_ip_on_launch=False,
+            tags=self._tags.for_resource(name, subnet_tags(tier, self._args.cluster_name)),
+            opts=self._child(),
+        )
 
     def _child(self, **kwargs: Any) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, **kwargs)
@@ -312,7 +331,7 @@ class Network(pulumi.ComponentResource):
         region: pulumi.Output[str],
         subnet_ids: Sequence[pulumi.Input[str]],
     ) -> None:
-        """Interface endpoints in the private subnets behind a group open on 443 to the VPC only."""
+        """Interface endpoints in their own subnets behind a group open on 443 to the VPC only."""
         group_name = f"{self._name}-endpoints"
         group = aws.ec2.SecurityGroup(
             group_name,
@@ -351,6 +370,7 @@ class Network(pulumi.ComponentResource):
         log_group = aws.cloudwatch.LogGroup(
             name,
             retention_in_days=self._args.flow_log_retention_days,
+            kms_key_id=self._args.log_key_arn,
             tags=self._tags.for_resource(name),
             opts=self._child(),
         )

@@ -27,6 +27,7 @@ from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from components.config import StackConfig, decode_pulumi_config, parse_stack_config
 from offline.emulation import DEFAULT_REGION, EmulationError, emulated_account, plain
+from offline.emulation.account import AccountOptions
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT = "platform"
@@ -320,15 +321,21 @@ def validate(raw_config: Mapping[str, str], stack: str) -> StackConfig:
     return parse_stack_config(decode_pulumi_config(raw_config), stack=stack, project=PROJECT)
 
 
-def run_program(raw_config: Mapping[str, str], stack: str, *, emulate: bool = True) -> Plan:
+def run_program(
+    raw_config: Mapping[str, str],
+    stack: str,
+    *,
+    emulate: bool = True,
+    account: AccountOptions | None = None,
+) -> Plan:
     """Runs ``__main__.py`` for ``stack`` with ``raw_config`` (engine form) and returns what it registered.
 
-    With ``emulate`` the resources are created in a fresh emulated AWS account; without, under
-    :class:`EchoMocks`. Raises ``ConfigError`` before anything runs when the config is invalid,
-    and ``EmulationError`` when the emulated account refuses a resource.
+    With ``emulate`` the resources are created in a fresh emulated AWS account (as ``account`` describes
+    it); without, under :class:`EchoMocks`. Raises ``ConfigError`` before anything runs when the config is
+    invalid, and ``EmulationError`` when the emulated account refuses a resource.
     """
     config = validate(raw_config, stack)
-    resources, outputs = run_under_mocks(main_program, raw_config, stack, emulate=emulate)
+    resources, outputs = run_under_mocks(main_program, raw_config, stack, emulate=emulate, account=account)
     return Plan(stack=stack, config=config, resources=resources, outputs=outputs)
 
 
@@ -340,6 +347,7 @@ def mocked_stack(
     emulate: bool = True,
     mocks: pulumi.runtime.Mocks | None = None,
     preview: bool = False,
+    account: AccountOptions | None = None,
 ) -> Iterator[RecordingMonitor]:
     """A fresh stack under the mocks, with ``raw_config`` set: an emulated account, echo mocks
     (``emulate=False``) or the given ``mocks``; ``preview`` makes outputs the mocks leave out unknown.
@@ -347,8 +355,8 @@ def mocked_stack(
     Yields the monitor that records what a program registers inside the block.
     """
     region = raw_config.get("aws:region", DEFAULT_REGION)
-    account = emulated_account(region) if emulate and mocks is None else nullcontext(None)
-    with account as account_mocks, _program_importable():
+    emulation = emulated_account(region, options=account) if emulate and mocks is None else nullcontext(None)
+    with emulation as account_mocks, _program_importable():
         mocks = mocks or account_mocks or EchoMocks()
         monitor = RecordingMonitor(mocks)
         settings.ROOT.set(None)
@@ -377,9 +385,10 @@ def run_under_mocks(
     stack: str,
     *,
     emulate: bool = True,
+    account: AccountOptions | None = None,
 ) -> tuple[list[RecordedResource], dict[str, Any]]:
     """Runs any Pulumi ``program`` in a fresh stack under the mocks; its resources (by URN) and outputs."""
-    with mocked_stack(raw_config, stack, emulate=emulate) as monitor:
+    with mocked_stack(raw_config, stack, emulate=emulate, account=account) as monitor:
         _sync_await(pulumi_stack.run_in_stack(program))
     return sorted(monitor.recorded, key=lambda r: r.urn), monitor.stack_outputs
 

@@ -6,9 +6,14 @@ import ipaddress
 import json
 from itertools import combinations
 
+import pulumi_aws as aws
 import pytest
 
-from offline.runner import Plan, RecordedResource, run_program
+from components.subnets import endpoint_subnet
+from components.zones import EKS_UNSUPPORTED_ZONE_IDS
+from offline.emulation import EmulationError
+from offline.emulation.account import AccountOptions
+from offline.runner import Plan, RecordedResource, run_program, run_under_mocks
 from tests.conftest import raw_stack_config
 from tests.conftest import stack_plan as whole_stack_plan
 
@@ -146,13 +151,21 @@ def test_default_security_group_has_no_rules(prod_plan):
     assert group.inputs.get("egress", []) == []
 
 
-def test_secrets_manager_is_reached_in_the_private_subnets_on_https_from_the_vpc_only(prod_plan):
+def test_secrets_manager_is_reached_in_endpoint_subnets_of_its_own_on_https_from_the_vpc_only(prod_plan):
     endpoint = prod_plan.one("aws:ec2/vpcEndpoint:VpcEndpoint", "platform-network-secretsmanager")
     assert endpoint.inputs["serviceName"] == "com.amazonaws.us-east-1.secretsmanager"
     assert (endpoint.inputs["vpcEndpointType"], endpoint.inputs["privateDnsEnabled"]) == ("Interface", True)
-    assert sorted(endpoint.inputs["subnetIds"]) == sorted(
-        s.state["id"] for s in subnets(prod_plan, "private")
+    endpoint_subnets = subnets(prod_plan, "endpoints")
+    assert sorted(endpoint.inputs["subnetIds"]) == sorted(s.state["id"] for s in endpoint_subnets)
+    cidrs = [s.inputs["cidrBlock"] for s in endpoint_subnets]
+    assert cidrs == [str(endpoint_subnet(prod_plan.config.network.cidr, i)) for i in range(len(cidrs))]
+    assert {s.inputs["availabilityZone"] for s in endpoint_subnets} == set(
+        prod_plan.outputs["availabilityZones"]
     )
+    # They route nowhere but the VPC: an endpoint answers, it never calls out.
+    for subnet in endpoint_subnets:
+        table = table_of_subnet(prod_plan, subnet)
+        assert not [r for r in prod_plan.of_type(ROUTE) if r.inputs["routeTableId"] == table.state["id"]]
     (group_id,) = endpoint.inputs["securityGroupIds"]
     rules = [
         r
@@ -234,4 +247,38 @@ def test_adding_an_az_renames_and_moves_nothing(prod_plan):
         if resource.type == SUBNET:
             assert after[urn].inputs["cidrBlock"] == resource.inputs["cidrBlock"]
             assert after[urn].inputs["availabilityZone"] == resource.inputs["availabilityZone"]
-    assert len(grown.of_type(SUBNET)) == 12
+    assert len(grown.of_type(SUBNET)) == 16, "four tiers (one of them the endpoints') in four AZs"
+
+
+# --- zones, by ID ------------------------------------------------------------------------------------------
+
+
+def _control_plane_in_first_zone() -> None:
+    """The refused program: the cluster's subnets in the first zones by name, whatever their IDs."""
+    zones = aws.get_availability_zones_output(state="available")
+    vpc = aws.ec2.Vpc("vpc", cidr_block="10.0.0.0/16")
+    subnets = [
+        aws.ec2.Subnet(
+            f"subnet-{i}", vpc_id=vpc.id, cidr_block=f"10.0.{i}.0/24", availability_zone=zones.names[i]
+        )
+        for i in range(2)
+    ]
+    role = aws.iam.Role("role", assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": []}))
+    aws.eks.Cluster("eks", name="c", role_arn=role.arn, vpc_config={"subnet_ids": [s.id for s in subnets]})
+
+
+def test_an_account_whose_first_zone_is_one_eks_refuses_refuses_a_control_plane_there():
+    account = AccountOptions(zone_ids={"us-east-1a": "use1-az3"})
+    with pytest.raises(
+        EmulationError, match="UnsupportedAvailabilityZoneException: Cannot create cluster 'c'"
+    ):
+        run_under_mocks(_control_plane_in_first_zone, {}, "dev", account=account)
+
+
+@pytest.mark.slow
+def test_the_stack_chooses_zones_by_id_and_leaves_out_the_one_eks_refuses():
+    account = AccountOptions(zone_ids={"us-east-1a": "use1-az3"})
+    plan = run_program(raw_stack_config("prod"), "prod", account=account)
+    zones = plan.outputs["availabilityZones"]
+    assert "us-east-1a" not in zones and len(zones) == plan.config.network.az_count
+    assert {s.state["availabilityZoneId"] for s in plan.of_type(SUBNET)}.isdisjoint(EKS_UNSUPPORTED_ZONE_IDS)

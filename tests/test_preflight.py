@@ -32,11 +32,11 @@ from typer.testing import CliRunner
 
 from components.cluster import ADDONS
 from components.config import StackConfig
+from components.zones import EKS_UNSUPPORTED_ZONE_IDS
 from verify import cli, preflight_facts
 from verify.cli import app
 from verify.inputs import PROJECT_DIR, data_tier_identifier, load_config
 from verify.preflight import (
-    EKS_UNSUPPORTED_ZONE_IDS,
     Finding,
     cluster_version_check,
     evaluate,
@@ -221,7 +221,10 @@ class Account:
                 "describe_cluster_versions": lambda _: {"clusterVersions": self.cluster_versions},
                 "describe_addon_versions": addon_versions,
             },
-            "rds": {"describe_orderable_db_instance_options": lambda p: self._orderable(moto, p)},
+            "rds": {
+                "describe_orderable_db_instance_options": lambda p: self._orderable(moto, p),
+                "describe_db_engine_versions": self._engine_versions,
+            },
             "elasticache": {
                 "describe_cache_engine_versions": self._cache_engine_versions,
                 "describe_reserved_cache_nodes_offerings": self._reserved_offerings,
@@ -235,6 +238,23 @@ class Account:
             service = next((s for s, ops in answers.items() if operation in ops), "ec2")
             answers.setdefault(service, {})[operation] = lambda _, r=refusal: r
         return answers
+
+    def _engine_versions(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Aurora PostgreSQL's default version of a major (DescribeDBEngineVersions --default-only)."""
+        defaults = {"16": "16.6", "15": "15.2"}
+        version = defaults.get(params["EngineVersion"])
+        return {
+            "DBEngineVersions": [
+                {
+                    "Engine": params["Engine"],
+                    "EngineVersion": version,
+                    "DBParameterGroupFamily": f"{params['Engine']}{params['EngineVersion']}",
+                    "Status": "available",
+                }
+            ]
+            if version
+            else []
+        }
 
     def _orderable(self, moto: Any, params: dict[str, Any]) -> dict[str, Any]:
         if params["EngineVersion"] != "16.6":
@@ -560,7 +580,10 @@ def test_a_group_of_another_class_gets_a_row_of_its_own(account):
 
 def test_an_unorderable_database_class_fails_naming_classes_to_choose(account):
     # moto knows Aurora PostgreSQL 15.2's classes: no db.r4 among them.
-    config = with_config("prod", database={"engineVersion": "15.2", "instanceClass": "db.r4.large"})
+    config = with_config(
+        "prod",
+        database={"engineVersion": "15.2", "autoMinorVersionUpgrade": False, "instanceClass": "db.r4.large"},
+    )
     database = findings(account, config)["database: orderable"]
     assert database == Finding(
         "database: orderable",
@@ -576,7 +599,7 @@ def test_a_version_with_no_serverless_class_fails_when_the_stack_is_serverless(a
     database = findings(account, config)["database: orderable"]
     assert (database.status, database.detail) == (
         "FAIL",
-        "aurora-postgresql 16.6 offers no Serverless v2 (db.serverless) in us-east-1",
+        "aurora-postgresql 16.6 (the default of 16) offers no Serverless v2 (db.serverless) in us-east-1",
     )
     assert database.fix.startswith("remove platform:database.serverless")
 
@@ -584,7 +607,9 @@ def test_a_version_with_no_serverless_class_fails_when_the_stack_is_serverless(a
 def test_a_version_not_orderable_at_all_names_where_to_find_one(account):
     account.aurora_16_6 = ()
     database = findings(account, load_config("prod"))["database: orderable"]
-    assert database.detail == "aurora-postgresql 16.6 is not orderable in us-east-1 with any class"
+    assert database.detail == (
+        "aurora-postgresql 16.6 (the default of 16) is not orderable in us-east-1 with any class"
+    )
     assert "aws rds describe-db-engine-versions --engine aurora-postgresql --region us-east-1" in database.fix
 
 
@@ -711,43 +736,31 @@ def test_an_instance_type_missing_in_one_zone_fails_naming_type_and_zone(account
     )
 
 
-def test_a_zone_id_eks_refuses_fails_and_says_how_to_leave_it_out(account):
-    # moto's us-east-1e is use1-az3, where EKS refuses control-plane subnets (and no c5.4xlarge or m5 runs).
-    config = with_config("prod", network={"azCount": 5})
-    checks = findings(account, config)
-    zones = checks["zones: EKS control plane"]
-    assert zones.status == "FAIL"
-    assert zones.detail.endswith("EKS refuses control-plane subnets in us-east-1e (use1-az3)")
-    assert zones.fix == "set platform:network.azCount to 4 so the stack leaves out us-east-1e (use1-az3)"
-    workers = checks["zones: node group agentWorkers"]
-    assert workers.detail == (
-        "c5.2xlarge is not offered in us-east-1e (use1-az3); "
-        "c5.4xlarge is not offered in us-east-1e (use1-az3)"
+def test_the_stack_leaves_out_a_zone_id_eks_refuses_and_fails_only_when_too_few_remain(account):
+    # moto's us-east-1e is use1-az3, where EKS refuses control-plane subnets (and no c5.4xlarge runs):
+    # the program leaves it out by ID, so five zones of six remain.
+    five = findings(account, with_config("prod", network={"azCount": 5}))
+    assert five["zones: EKS control plane"].status == "PASS"
+    assert five["zones: EKS control plane"].detail.endswith(
+        "left out us-east-1e (use1-az3), where EKS refuses control planes"
     )
-    assert workers.fix == (
-        "set platform:cluster.nodeGroups.agentWorkers.instanceTypes to types offered in each of use1-az6, "
-        "use1-az1, use1-az2, use1-az4, use1-az3, or set platform:network.azCount to 4 so the stack leaves "
-        "out us-east-1e (use1-az3)"
-    )
+    assert five["zones: node group agentWorkers"].status == "PASS", "use1-az3 is not among its zones"
+    six = findings(account, with_config("prod", network={"azCount": 6}))["zones: EKS control plane"]
+    assert (six.status, six.fix) == ("FAIL", "set platform:network.azCount to 5")
 
 
-def test_a_refused_zone_among_the_first_two_cannot_be_left_out_by_config():
+def test_zones_are_chosen_by_id_as_the_program_chooses_them():
     zones = [Zone("us-east-1a", "use1-az3"), Zone("us-east-1b", "use1-az1"), Zone("us-east-1c", "use1-az2")]
     network = load_config("prod").network
     assert zone_check(network, zones) == Finding(
         "zones: EKS control plane",
         "FAIL",
-        "us-east-1a (use1-az3), us-east-1b (use1-az1), us-east-1c (use1-az2): EKS refuses control-plane "
-        "subnets in us-east-1a (use1-az3)",
-        "the stack takes the first azCount available zones, so no config leaves out us-east-1a (use1-az3): "
-        "exclude use1-az3 where components/network.py looks the zones up (exclude_zone_ids of "
-        "aws.get_availability_zones), or deploy to another region",
+        "2 available zones EKS supports (us-east-1b (use1-az1), us-east-1c (use1-az2)); left out "
+        "us-east-1a (use1-az3), where EKS refuses control planes; azCount is 3",
+        "set platform:network.azCount to 2",
     )
-    assert (
-        zone_check(network, zones[1:]).detail
-        == "2 available zones (us-east-1b (use1-az1), us-east-1c (use1-az2)), azCount is 3"
-    )
-    assert frozenset({"use1-az3", "usw1-az2", "cac1-az3"}) == EKS_UNSUPPORTED_ZONE_IDS
+    assert zone_check(network.model_copy(update={"az_count": 2}), zones).status == "PASS"
+    assert tuple(EKS_UNSUPPORTED_ZONE_IDS) == ("use1-az3", "usw1-az2", "cac1-az3")
 
 
 # --- names ------------------------------------------------------------------------------------------------

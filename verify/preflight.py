@@ -33,8 +33,16 @@ from components.database import ENGINE as AURORA_ENGINE
 from components.database import SERVERLESS_INSTANCE_CLASS
 from components.network import nat_gateway_for_az
 from components.tags import stack_tags
+from components.zones import EKS_UNSUPPORTED_ZONE_IDS
 from verify.inputs import data_tier_identifier
-from verify.preflight_facts import AddonVersions, ClusterVersion, PreflightFacts, QuotaValue, Zone
+from verify.preflight_facts import (
+    AddonVersions,
+    ClusterVersion,
+    PreflightFacts,
+    QuotaValue,
+    Zone,
+    stack_zones,
+)
 from verify.quotas import (
     CACHE_NODES,
     DB_INSTANCES,
@@ -61,11 +69,6 @@ class Finding:
     fix: str = ""
     """What to change, to what; empty when the check passed."""
 
-
-EKS_UNSUPPORTED_ZONE_IDS = frozenset({"use1-az3", "usw1-az2", "cac1-az3"})
-"""Zone IDs where EKS refuses control-plane subnets (UnsupportedAvailabilityZoneException): "Subnet
-requirements", https://docs.aws.amazon.com/eks/latest/userguide/network-reqs.html. By ID, not name:
-names map to different physical zones in each account."""
 
 STANDARD_SUPPORT_PRICE = 0.10
 EXTENDED_SUPPORT_PRICE = 0.60
@@ -106,36 +109,32 @@ def _zone(zone: Zone) -> str:
 
 
 def _leave_out(zones: Sequence[Zone], index: int) -> str:
-    """How to keep the stack out of ``zones[index]``: it takes the first azCount available zones."""
+    """How to keep the stack out of ``zones[index]``: it takes the first azCount zones EKS supports."""
     if index >= _MIN_AZ_COUNT:
         return f"set platform:network.azCount to {index} so the stack leaves out {_zone(zones[index])}"
     return (
-        f"the stack takes the first azCount available zones, so no config leaves out {_zone(zones[index])}: "
-        f"exclude {zones[index].zone_id} where components/network.py looks the zones up "
-        "(exclude_zone_ids of aws.get_availability_zones), or deploy to another region"
+        f"no azCount leaves out {_zone(zones[index])}, one of the first two zones the stack takes: "
+        "deploy to another region"
     )
 
 
 def zone_check(network: NetworkConfig, zones: Sequence[Zone]) -> Finding:
     name = "zones: EKS control plane"
-    chosen = zones[: network.az_count]
+    chosen = stack_zones(zones, network.az_count)
     listing = ", ".join(map(_zone, chosen))
+    refused = [zone for zone in zones if zone.zone_id in EKS_UNSUPPORTED_ZONE_IDS]
+    left_out = (
+        f"; left out {', '.join(map(_zone, refused))}, where EKS refuses control planes" if refused else ""
+    )
     if len(chosen) < network.az_count:
         return Finding(
             name,
             "FAIL",
-            f"{len(zones)} available zones ({listing}), azCount is {network.az_count}",
-            f"set platform:network.azCount to {len(zones)}",
+            f"{len(chosen)} available zones EKS supports ({listing}){left_out}; "
+            f"azCount is {network.az_count}",
+            f"set platform:network.azCount to {len(chosen)}",
         )
-    refused = [index for index, zone in enumerate(chosen) if zone.zone_id in EKS_UNSUPPORTED_ZONE_IDS]
-    if not refused:
-        return Finding(name, "PASS", f"{listing}: EKS accepts control-plane subnets in each")
-    return Finding(
-        name,
-        "FAIL",
-        f"{listing}: EKS refuses control-plane subnets in {', '.join(_zone(chosen[i]) for i in refused)}",
-        _leave_out(zones, refused[0]),
-    )
+    return Finding(name, "PASS", f"{listing}: EKS accepts control-plane subnets in each{left_out}")
 
 
 def node_group_zone_check(
@@ -271,10 +270,21 @@ def _alternatives(want: str, classes: frozenset[str]) -> list[str]:
     return sorted(same_size or classes, key=lambda c: (c.split(".")[1][:1] != family[:1], c))[:4]
 
 
-def database_check(database: DatabaseConfig, region: str, classes: frozenset[str]) -> Finding:
+def database_check(
+    database: DatabaseConfig, region: str, version: str | None, classes: frozenset[str]
+) -> Finding:
     name = "database: orderable"
     want = SERVERLESS_INSTANCE_CLASS if database.serverless else database.instance_class
-    what = f"{AURORA_ENGINE} {database.engine_version}"
+    configured = database.engine_version
+    if version is None:
+        return Finding(
+            name,
+            "FAIL",
+            f"{AURORA_ENGINE} {configured} is not offered in {region}",
+            "set platform:database.engineVersion to a version `aws rds describe-db-engine-versions "
+            f"--engine {AURORA_ENGINE} --region {region}` lists",
+        )
+    what = f"{AURORA_ENGINE} {version}" + (f" (the default of {configured})" if version != configured else "")
     if want in classes:
         return Finding(name, "PASS", f"{want} orderable for {what} in {region}")
     if not classes:
@@ -462,7 +472,7 @@ def vcpu_checks(config: StackConfig, region: str, facts: PreflightFacts) -> list
 
 def network_quota_checks(config: StackConfig, region: str, facts: PreflightFacts) -> list[Finding]:
     network = config.network
-    chosen = facts.zones[: network.az_count]
+    chosen = stack_zones(facts.zones, network.az_count)
     # NAT gateway i sits in the stack's AZ i: one per AZ, or the single one in the first.
     nat_indexes = {nat_gateway_for_az(index, network.nat_gateways) for index in range(network.az_count)}
     nat_count = len(nat_indexes)
@@ -584,7 +594,7 @@ def name_check(what: str, name: str, tags: Mapping[str, str] | None, config: Sta
 
 def evaluate(config: StackConfig, region: str, facts: PreflightFacts, today: date) -> list[Finding]:
     """Every preflight check of the stack: zones, the cluster, the data tier, quotas, names."""
-    chosen = facts.zones[: config.network.az_count]
+    chosen = stack_zones(facts.zones, config.network.az_count)
     identifier = data_tier_identifier(config)
     pins: dict[str, str] = {addon: version for addon, version in config.cluster.addon_versions.items()}
     return [
@@ -598,7 +608,7 @@ def evaluate(config: StackConfig, region: str, facts: PreflightFacts, today: dat
             addon_check(addon, pins.get(addon), config.cluster.version, facts.addons[addon])
             for addon in ADDONS
         ),
-        database_check(config.database, region, facts.db_classes),
+        database_check(config.database, region, facts.db_version, facts.db_classes),
         cache_engine_check(config.cache, region, facts.cache_versions),
         cache_node_type_check(config.cache, region, facts.cache_node_type_reservable),
         *vcpu_checks(config, region, facts),

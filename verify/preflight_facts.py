@@ -10,7 +10,7 @@ defaults, then on the documented ones); any other AWS error propagates, since no
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 from components.cluster import ADDONS
 from components.config import StackConfig
 from components.database import ENGINE as AURORA_ENGINE
+from components.zones import EKS_UNSUPPORTED_ZONE_IDS
 from verify.facts import Client, Session, tag_map, unless_missing
 from verify.inputs import data_tier_identifier
 from verify.quotas import Quota, quotas_for
@@ -48,6 +49,12 @@ def available_zones(ec2: Client) -> list[Zone]:
     return sorted(
         (Zone(z["ZoneName"], z["ZoneId"]) for z in zones["AvailabilityZones"]), key=lambda z: z.name
     )
+
+
+def stack_zones(zones: Sequence[Zone], az_count: int) -> list[Zone]:
+    """The zones the stack takes: the first ``az_count`` available ones EKS supports, as components/network.py
+    chooses them (it leaves out ``EKS_UNSUPPORTED_ZONE_IDS`` by ID)."""
+    return [zone for zone in zones if zone.zone_id not in EKS_UNSUPPORTED_ZONE_IDS][:az_count]
 
 
 def instance_type_zones(
@@ -223,6 +230,16 @@ def cluster_tags(eks: Client, name: str) -> dict[str, str] | None:
 # --- RDS and ElastiCache ------------------------------------------------------------------------------------
 
 
+def engine_version_of(rds: Client, engine: str, engine_version: str) -> str | None:
+    """The version RDS creates ``engine`` with: ``engine_version`` itself when it names a minor, else the
+    default minor of that major (None when the region has no version of it)."""
+    if "." in engine_version:
+        return engine_version
+    versions = rds.describe_db_engine_versions(Engine=engine, EngineVersion=engine_version, DefaultOnly=True)
+    found = versions.get("DBEngineVersions") or []
+    return str(found[0]["EngineVersion"]) if found else None
+
+
 def orderable_db_classes(rds: Client, engine: str, engine_version: str) -> frozenset[str]:
     """The instance classes the region offers in a VPC for ``engine`` at ``engine_version``."""
     options = _pages(
@@ -333,8 +350,10 @@ class PreflightFacts:
     cluster_versions: list[ClusterVersion]
     addons: Mapping[str, AddonVersions]
     """By add-on name, its versions for the stack's Kubernetes version."""
+    db_version: str | None
+    """The Aurora PostgreSQL version the stack's config makes (a major's default minor); None when none."""
     db_classes: frozenset[str]
-    """The classes orderable for Aurora PostgreSQL at the stack's engine version."""
+    """The classes orderable for Aurora PostgreSQL at that version."""
     cache_versions: frozenset[str]
     """The versions the region offers of the stack's cache engine."""
     cache_node_type_reservable: bool
@@ -357,18 +376,22 @@ def gather(session: Session, config: StackConfig) -> PreflightFacts:
     ec2, eks, rds = session.client("ec2"), session.client("eks"), session.client("rds")
     elasticache, service_quotas = session.client("elasticache"), session.client("service-quotas")
     zones = available_zones(ec2)
+    db_version = engine_version_of(rds, AURORA_ENGINE, config.database.engine_version)
     node_types = {t for group in config.cluster.node_groups.values() for t in group.instance_types}
     running = running_instances(ec2)
     identifier = data_tier_identifier(config)
     version = config.cluster.version
     return PreflightFacts(
         zones=zones,
-        offerings=instance_type_zones(ec2, node_types, [z.zone_id for z in zones[: config.network.az_count]]),
+        offerings=instance_type_zones(
+            ec2, node_types, [z.zone_id for z in stack_zones(zones, config.network.az_count)]
+        ),
         vcpus=instance_vcpus(ec2, node_types | {instance.instance_type for instance in running}),
         running=running,
         cluster_versions=cluster_versions(eks),
         addons={addon: addon_versions(eks, addon, version) for addon in ADDONS},
-        db_classes=orderable_db_classes(rds, AURORA_ENGINE, config.database.engine_version),
+        db_version=db_version,
+        db_classes=orderable_db_classes(rds, AURORA_ENGINE, db_version) if db_version else frozenset(),
         cache_versions=cache_engine_versions(elasticache, config.cache.engine),
         cache_node_type_reservable=cache_node_type_reservable(elasticache, config.cache.node_type),
         quotas={quota.code: quota_value(service_quotas, quota) for quota in quotas_for(config)},

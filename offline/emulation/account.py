@@ -15,8 +15,9 @@ import pickle
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -136,9 +137,20 @@ class AccountMocks(pulumi.runtime.Mocks):
         return self._account.ask("call", args.token, plain(args.args), args.provider)
 
 
+@dataclass(frozen=True)
+class AccountOptions:
+    """How an emulated account differs from moto's: what a test sets to see the program meet it."""
+
+    zone_ids: Mapping[str, str] = field(default_factory=dict)
+    """Zone name -> zone ID. Each account maps the names to the physical zones differently; a name given
+    an ID another zone had swaps with it."""
+
+
 @contextmanager
-def emulated_account(region: str = DEFAULT_REGION, seed: int = 0) -> Iterator[AccountMocks]:
+def emulated_account(
+    region: str = DEFAULT_REGION, seed: int = 0, options: AccountOptions | None = None
+) -> Iterator[AccountMocks]:
     """Mocks backed by a fresh, empty emulated account in ``region``; the same seed gives the same IDs."""
     account = account_process()
-    account.tell("open", region, seed)
+    account.tell("open", region, seed, dict((options or AccountOptions()).zone_ids))
     yield AccountMocks(account)

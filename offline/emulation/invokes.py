@@ -14,10 +14,14 @@ from offline.emulation.core import (
 
 
 @answers("aws:index/getAvailabilityZones:getAvailabilityZones")
-def _availability_zones(e: AwsEmulator, _: pulumi.runtime.MockCallArgs) -> Outputs:
+def _availability_zones(e: AwsEmulator, a: pulumi.runtime.MockCallArgs) -> Outputs:
     zones = e.client("ec2").describe_availability_zones(Filters=[{"Name": "state", "Values": ["available"]}])[
         "AvailabilityZones"
     ]
+    # As the provider's data source does it, after the API answered.
+    excluded_ids = set(a.args.get("excludeZoneIds") or ())
+    excluded_names = set(a.args.get("excludeNames") or ())
+    zones = [z for z in zones if z["ZoneId"] not in excluded_ids and z["ZoneName"] not in excluded_names]
     zones.sort(key=lambda zone: zone["ZoneName"])
     return {
         "id": e.region,

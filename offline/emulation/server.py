@@ -14,6 +14,7 @@ import os
 import pickle
 import sys
 import traceback
+from collections.abc import Mapping
 from typing import IO, Any
 
 import pulumi
@@ -43,20 +44,40 @@ class Account:
     """One moto account at a time, emptied by each ``open``; imports and clients outlive it."""
 
     def __init__(self) -> None:
+        # Imported once lean_moto has made moto's imports lean.
+        from moto.ec2.models.availability_zones_and_regions import RegionsAndZonesBackend
+
+        self._zones = RegionsAndZonesBackend.zones
         self._mock: Any = None
+        self._zone_ids = {region: [zone.zone_id for zone in zones] for region, zones in self._zones.items()}
         self.emulator = self.open(DEFAULT_REGION, 0)
         for service, call in WARM_CALLS.items():
             getattr(self.emulator.client(service), call)()
 
-    def open(self, region: str, seed: int) -> AwsEmulator:
+    def open(self, region: str, seed: int, zone_ids: Mapping[str, str] | None = None) -> AwsEmulator:
         if self._mock is not None:
             self._mock.stop()
         self._mock = mock_aws()
         self._mock.start()
         # Seeded, so that IDs depend only on the order of the requests.
         mock_random.seed(seed)
+        self._map_zones(zone_ids or {})
         self.emulator = AwsEmulator(region)
         return self.emulator
+
+    def _map_zones(self, zone_ids: Mapping[str, str]) -> None:
+        """moto's mapping of zone names to IDs, but for the names given another ID: they swap with the zone
+        that had it, as names are a permutation of an account's zones."""
+        for region, zones in self._zones.items():
+            for zone, zone_id in zip(zones, self._zone_ids[region], strict=True):
+                zone.zone_id = zone_id
+            for zone in zones:
+                wanted = zone_ids.get(zone.name)
+                if wanted is not None:
+                    holder = next((other for other in zones if other.zone_id == wanted), None)
+                    if holder is not None:
+                        holder.zone_id = zone.zone_id
+                    zone.zone_id = wanted
 
     def answer(self, request: tuple[Any, ...]) -> Any:
         kind, *rest = request
