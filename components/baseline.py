@@ -34,6 +34,8 @@ from components.tags import Tags
 
 CONNECTIONS_CONFIGMAP = "platform-connections"
 """Name of the ConfigMap that tells applications where the data tier is (never a secret in it)."""
+CREDENTIALS_ROLE_KEY = "CREDENTIALS_ROLE_ARN"
+"""The ConfigMap key naming the role that may read the data tier's secrets (bound by EKS Pod Identity)."""
 MANAGED = {"app.kubernetes.io/managed-by": "pulumi"}
 NAMESPACE_LABEL = "kubernetes.io/metadata.name"
 """Set by Kubernetes on every namespace: what a policy selects another namespace by."""
@@ -57,9 +59,9 @@ AUTOSCALER_DESCRIBE_ACTIONS = (
     "ec2:DescribeInstanceTypes",
     "ec2:DescribeLaunchTemplateVersions",
     "ec2:GetInstanceTypesFromInstanceRequirements",
-    "eks:DescribeNodegroup",
 )
-"""Read-only calls of auto-discovery and scale-from-zero (the upstream AWS README's list)."""
+"""Read-only calls of auto-discovery and scale-from-zero (the upstream AWS README's list) that take no
+resource; ``eks:DescribeNodegroup`` does, and is limited to the cluster's own node groups."""
 AUTOSCALER_SCALE_ACTIONS = (
     "autoscaling:SetDesiredCapacity",
     "autoscaling:TerminateInstanceInAutoScalingGroup",
@@ -121,6 +123,8 @@ class NamespaceSpec:
     """Namespaces whose pods may connect to this one's (mesh callers). Default none."""
     peers_out: Sequence[str] = ()
     """Namespaces whose pods this one's may connect to (mesh services it calls). Default none."""
+    service_accounts: Sequence[str] = ()
+    """Service accounts whose pods may read the data tier's credentials (Pod Identity). Default none."""
 
     @classmethod
     def from_config(
@@ -136,6 +140,7 @@ class NamespaceSpec:
             allow_internet_egress=config.allow_internet_egress,
             peers_in=tuple(peers_in),
             peers_out=tuple(peers_out),
+            service_accounts=tuple(config.service_accounts),
         )
 
 
@@ -147,6 +152,16 @@ class DataTier:
     """CIDRs of the subnets the database and cache run in. Required."""
     ports: Sequence[int]
     """TCP ports of the database and the cache. Required."""
+
+
+@dataclass(frozen=True)
+class DataCredentials:
+    """Where the data tier's credentials are: the secrets, and the keys they are encrypted with."""
+
+    secret_arns: Sequence[pulumi.Input[str]]
+    """Secrets Manager secrets applications read (the database's master user, the cache's token). Required."""
+    key_arns: Sequence[pulumi.Input[str]]
+    """KMS keys of those secrets, used only through Secrets Manager. Required."""
 
 
 @dataclass(frozen=True)
@@ -230,6 +245,9 @@ class BaselineArgs:
     """CIDRs of the subnets holding the VPC's interface endpoints, which pods reach on 443. Default none."""
     connection_data: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """Non-secret connection data (endpoints, ports, secret ARNs) for every namespace. Default none."""
+    credentials: DataCredentials | None = None
+    """The data tier's secrets: a namespace with service accounts gets a role allowed to read exactly these.
+    Default none (no role)."""
     priority_classes: Mapping[str, PriorityClassSpec] = field(default_factory=lambda: dict(PRIORITY_CLASSES))
     """Cluster-wide priority classes by name. Default PRIORITY_CLASSES."""
     cluster_autoscaler: ClusterAutoscalerSpec | None = field(default_factory=ClusterAutoscalerSpec)
@@ -251,6 +269,7 @@ class BaselineArgs:
         provider: k8s.Provider,
         cluster_name: pulumi.Input[str],
         connection_data: Mapping[str, pulumi.Input[str]],
+        credentials: DataCredentials | None,
         database_cidrs: Sequence[str],
         endpoint_cidrs: Sequence[str],
         depends_on: Sequence[pulumi.Resource],
@@ -277,6 +296,7 @@ class BaselineArgs:
             data_tier=DataTier(cidrs=tuple(database_cidrs), ports=(DATABASE_PORT, config.cache.port)),
             endpoint_cidrs=tuple(endpoint_cidrs),
             connection_data=connection_data,
+            credentials=credentials,
             cluster_autoscaler=ClusterAutoscalerSpec.from_config(
                 config.baseline.cluster_autoscaler, cluster_version=config.cluster.version
             ),
@@ -414,9 +434,9 @@ def network_policies(
     return policies
 
 
-def autoscaler_policy(cluster_name: str) -> dict[str, Any]:
-    """Describe anything (discovery needs it, and these calls take no resource), but change only the Auto
-    Scaling groups EKS tagged as this cluster's own."""
+def autoscaler_policy(cluster_name: str, region: str, account_id: str) -> dict[str, Any]:
+    """Describe what discovery needs (those calls take no resource) and this cluster's node groups, but change
+    only the Auto Scaling groups EKS tagged as this cluster's own."""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -427,6 +447,12 @@ def autoscaler_policy(cluster_name: str) -> dict[str, Any]:
                 "Resource": "*",
             },
             {
+                "Sid": "DescribeOwnNodeGroups",
+                "Effect": "Allow",
+                "Action": "eks:DescribeNodegroup",
+                "Resource": f"arn:aws:eks:{region}:{account_id}:nodegroup/{cluster_name}/*/*",
+            },
+            {
                 "Sid": "ScaleOwnGroups",
                 "Effect": "Allow",
                 "Action": list(AUTOSCALER_SCALE_ACTIONS),
@@ -434,6 +460,31 @@ def autoscaler_policy(cluster_name: str) -> dict[str, Any]:
                 "Condition": {
                     "StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "owned"}
                 },
+            },
+        ],
+    }
+
+
+def credentials_reader_policy(
+    secret_arns: Sequence[str], key_arns: Sequence[str], region: str
+) -> dict[str, Any]:
+    """Read exactly the data tier's secrets, and decrypt with their keys only as Secrets Manager does for it:
+    the keys themselves stay unusable to the role anywhere else."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ReadTheDataTiersSecrets",
+                "Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": list(secret_arns),
+            },
+            {
+                "Sid": "DecryptThemThroughSecretsManager",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": list(key_arns),
+                "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
             },
         ],
     }
@@ -557,14 +608,58 @@ class Baseline(pulumi.ComponentResource):
                 spec=cast("k8s.networking.v1.NetworkPolicySpecArgsDict", policy_spec),
                 opts=self._k8s,
             )
-        if args.connection_data:
+        data = dict(args.connection_data)
+        if spec.service_accounts and args.credentials is not None:
+            data[CREDENTIALS_ROLE_KEY] = self._credentials_reader(
+                namespace, spec.service_accounts, args.credentials, args
+            )
+        if data:
             k8s.core.v1.ConfigMap(
                 f"{prefix}-connections",
                 metadata=self._metadata(CONNECTIONS_CONFIGMAP, name),
-                data=dict(args.connection_data),
+                data=data,
                 opts=self._k8s,
             )
         return name
+
+    def _credentials_reader(
+        self,
+        namespace: str,
+        service_accounts: Sequence[str],
+        credentials: DataCredentials,
+        args: BaselineArgs,
+    ) -> pulumi.Output[str]:
+        """The namespace's role for reading the data tier's credentials, bound to its service accounts."""
+        name = f"{self._name}-{namespace}-credentials"
+        aws_child = pulumi.ResourceOptions(parent=self)
+        tags = args.tags.layered({"Component": "baseline", "Namespace": namespace})
+        role = aws.iam.Role(
+            name,
+            description=f"Reads the data tier's credentials for service accounts of namespace {namespace}",
+            assume_role_policy=assume_role_policy("pods.eks.amazonaws.com", tag_session=True),
+            tags=tags.for_resource(name),
+            opts=aws_child,
+        )
+        region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
+        aws.iam.RolePolicy(
+            name,
+            role=role.name,
+            policy=pulumi.Output.all(
+                pulumi.Output.all(*credentials.secret_arns), pulumi.Output.all(*credentials.key_arns), region
+            ).apply(lambda parts: json.dumps(credentials_reader_policy(*parts))),
+            opts=aws_child,
+        )
+        for account in service_accounts:
+            aws.eks.PodIdentityAssociation(
+                f"{name}-{account}",
+                cluster_name=args.cluster_name,
+                namespace=namespace,
+                service_account=account,
+                role_arn=role.arn,
+                tags=tags.for_resource(f"{name}-{account}"),
+                opts=aws_child,
+            )
+        return role.arn
 
     def _cluster_autoscaler(self, args: BaselineArgs, spec: ClusterAutoscalerSpec) -> pulumi.Output[str]:
         """Its IAM role (EKS Pod Identity) and the chart, installed once the role can be assumed."""
@@ -579,10 +674,15 @@ class Baseline(pulumi.ComponentResource):
             opts=aws_child,
         )
         cluster_name = pulumi.Output.from_input(args.cluster_name)
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        region = aws.get_region_output(opts=invoke).region
+        account_id = aws.get_caller_identity_output(opts=invoke).account_id
         policy = aws.iam.RolePolicy(
             name,
             role=role.name,
-            policy=cluster_name.apply(lambda cluster: json.dumps(autoscaler_policy(cluster))),
+            policy=pulumi.Output.all(cluster_name, region, account_id).apply(
+                lambda ids: json.dumps(autoscaler_policy(*ids))
+            ),
             opts=aws_child,
         )
         association = aws.eks.PodIdentityAssociation(
@@ -594,7 +694,6 @@ class Baseline(pulumi.ComponentResource):
             tags=tags.for_resource(name),
             opts=aws_child,
         )
-        region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
         # Pods get Pod Identity credentials only if the association exists when they start.
         k8s.helm.v3.Release(
             name,

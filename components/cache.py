@@ -23,8 +23,9 @@ from components.tags import Tags
 
 AUTH_TOKEN_LENGTH = 64
 """Characters in the AUTH token; ElastiCache takes 16 to 128."""
-AUTH_TOKEN_FORBIDDEN = frozenset('@"/ ')
-"""Printable ASCII ElastiCache refuses in an AUTH token."""
+AUTH_TOKEN_SPECIALS = "!&#$^<>-"
+"""The only printable special characters ElastiCache accepts in an AUTH token (CreateReplicationGroup,
+AuthToken: "The only permitted printable special characters are !, &, #, $, ^, <, >, and -")."""
 LOG_TYPES = ("slow-log", "engine-log")
 
 
@@ -62,6 +63,14 @@ class CacheArgs:
     """Weekly maintenance window (ddd:hh:mm-ddd:hh:mm UTC). Default sun:06:00-sun:07:00."""
     log_retention_days: int = 30
     """Days CloudWatch Logs keeps the slow and engine logs (a CloudWatch retention value). Default 30."""
+    log_key_arn: pulumi.Input[str] | None = None
+    """KMS key of the log groups; its policy must let CloudWatch Logs use it. Default none (CloudWatch's own
+    encryption): the platform always gives one."""
+    auth_token_version: int = 1
+    """Generation of the AUTH token: a new number makes a new token. Default 1."""
+    auth_token_update_strategy: Literal["ROTATE", "SET"] = "ROTATE"
+    """How a new token is applied: ROTATE accepts the old one beside it, so clients move over without an
+    outage; SET then leaves the new one alone. Default ROTATE."""
     protect: bool = True
     """Whether Pulumi refuses to delete the replication group and its key. Default true."""
     tags: Tags = field(default_factory=Tags)
@@ -89,6 +98,7 @@ class CacheArgs:
         node_security_group_id: pulumi.Input[str],
         protect: bool,
         tags: Tags,
+        log_key_arn: pulumi.Input[str] | None = None,
     ) -> CacheArgs:
         """The Args of ``platform:cache``: the cluster's nodes plus the config's extra groups may connect."""
         return cls(
@@ -108,6 +118,9 @@ class CacheArgs:
             snapshot_window=config.snapshot_window,
             maintenance_window=config.maintenance_window,
             log_retention_days=config.log_retention_days,
+            log_key_arn=log_key_arn,
+            auth_token_version=config.auth_token_version,
+            auth_token_update_strategy=config.auth_token_update_strategy,
             protect=protect,
             tags=tags,
         )
@@ -136,14 +149,9 @@ def cache_parameters(maxmemory_policy: str) -> list[dict[str, str]]:
     return [{"name": "maxmemory-policy", "value": maxmemory_policy}]
 
 
-def auth_token_specials() -> str:
-    """The punctuation an AUTH token may use: all printable ASCII punctuation ElastiCache accepts."""
-    return "".join(c for c in string.punctuation if c not in AUTH_TOKEN_FORBIDDEN)
-
-
 def auth_token_alphabet() -> str:
     """Every character a generated AUTH token may hold."""
-    return string.ascii_letters + string.digits + auth_token_specials()
+    return string.ascii_letters + string.digits + AUTH_TOKEN_SPECIALS
 
 
 def high_availability(nodes: int) -> bool:
@@ -187,6 +195,7 @@ class Cache(pulumi.ComponentResource):
             alias=f"alias/elasticache/{args.identifier}",
             tags=self._tags,
             protect=args.protect,
+            services=("elasticache", "secretsmanager"),
         )
         group = security_group_for_port(
             self,
@@ -209,11 +218,13 @@ class Cache(pulumi.ComponentResource):
             tags=self._tags.for_resource(f"{name}-params"),
             opts=self._child(),
         )
+        # A new version replaces the password, and with it the token the group and the secret hold.
         token = random.RandomPassword(
             f"{name}-auth-token",
             length=AUTH_TOKEN_LENGTH,
             special=True,
-            override_special=auth_token_specials(),
+            override_special=AUTH_TOKEN_SPECIALS,
+            keepers={"version": str(args.auth_token_version)},
             opts=self._child(),
         )
         # The engine makes the result secret (the provider lists it in additional_secret_outputs); marked
@@ -234,6 +245,7 @@ class Cache(pulumi.ComponentResource):
                 f"{name}-{log_type}",
                 name=log_group_name(args.identifier, log_type),
                 retention_in_days=args.log_retention_days,
+                kms_key_id=args.log_key_arn,
                 tags=self._tags.for_resource(f"{name}-{log_type}"),
                 opts=self._child(),
             )
@@ -261,6 +273,9 @@ class Cache(pulumi.ComponentResource):
             transit_encryption_enabled=True,
             transit_encryption_mode="required",
             auth_token=auth_token,
+            # The provider sends the token with this strategy whenever either changes: a new token under
+            # ROTATE, then SET alone once clients use it (see the README's rotation).
+            auth_token_update_strategy=args.auth_token_update_strategy,
             auto_minor_version_upgrade=True,
             snapshot_retention_limit=args.snapshot_retention_days,
             snapshot_window=args.snapshot_window,

@@ -90,7 +90,9 @@ class NodeGroupArgs:
     subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     """Private subnets to place nodes in, one or more per AZ. Required."""
     security_group_ids: Sequence[pulumi.Input[str]]
-    """Security groups of every node (the node SG and the cluster SG). Required."""
+    """Security groups of every node: exactly one of them may carry the ``kubernetes.io/cluster/<name>``
+    tag, or the Kubernetes service controller cannot give a LoadBalancer Service its load balancer.
+    Required."""
     spec: NodeGroupSpec
     """Sizes, types, labels and taints. Required."""
     tags: Tags = field(default_factory=Tags)
@@ -121,8 +123,11 @@ class ClusterArgs:
     """IAM roles given cluster-admin through access entries. Default none (creator admin is off)."""
     addon_versions: Mapping[str, str] = field(default_factory=dict)
     """Pinned add-on versions by add-on name; unpinned ones get EKS' default. Default none."""
-    log_retention_days: int = 90
-    """Days CloudWatch Logs keeps the control-plane logs. Default 90."""
+    log_retention_days: int = 365
+    """Days CloudWatch Logs keeps the control-plane (audit) logs. Default 365."""
+    log_key_arn: pulumi.Input[str] | None = None
+    """KMS key of the control-plane log group; its policy must let CloudWatch Logs use it. Default none
+    (CloudWatch's own encryption): the platform always gives one."""
     protect: bool = True
     """``protect=True`` and EKS deletion protection on the cluster and its key. Default true."""
     tags: Tags = field(default_factory=Tags)
@@ -162,6 +167,11 @@ def autoscaler_tags(cluster_name: str, spec: NodeGroupSpec) -> dict[str, str]:
         f"k8s.io/cluster-autoscaler/{cluster_name}": "owned",
         **node_template_tags(spec),
     }
+
+
+def cluster_tag(cluster_name: str) -> str:
+    """The tag key by which Kubernetes' AWS integrations find what belongs to the cluster."""
+    return f"kubernetes.io/cluster/{cluster_name}"
 
 
 def reported(value: T | None, what: str) -> T:
@@ -218,18 +228,22 @@ class Rule:
     why: str
 
 
+WEBHOOK_PORTS = {
+    15017: "istiod's sidecar injector and config validation",
+    8443: "Gatekeeper's admission webhook",
+    8000: "the VPA admission controller",
+}
+"""Ports of the pods the control plane calls as webhooks or extension APIs, beyond 443 and 10250 (the
+kubelet's, where metrics-server, cert-manager's webhook and the Prometheus operator's webhook listen too):
+these, not every port above 1024. A chart whose webhook listens elsewhere needs its port here."""
+
 NODE_RULES = (
     Rule("from-nodes", "ingress", "self", "-1", 0, 0, "node to node, pod to pod"),
     Rule("webhooks", "ingress", "cluster", "tcp", 443, 443, "control plane to admission webhooks"),
-    Rule("kubelet", "ingress", "cluster", "tcp", 10250, 10250, "control plane to kubelets"),
-    Rule(
-        "control-plane",
-        "ingress",
-        "cluster",
-        "tcp",
-        1025,
-        65535,
-        "control plane to pods (metrics, extension APIs)",
+    Rule("kubelet", "ingress", "cluster", "tcp", 10250, 10250, "control plane to kubelets and webhooks"),
+    *(
+        Rule(f"webhook-{port}", "ingress", "cluster", "tcp", port, port, f"control plane to {why}")
+        for port, why in WEBHOOK_PORTS.items()
     ),
     Rule("egress", "egress", "0.0.0.0/0", "-1", 0, 0, "images, AWS APIs and the control plane, through NAT"),
 )
@@ -380,12 +394,14 @@ class Cluster(pulumi.ComponentResource):
             alias=f"alias/{args.cluster_name}-eks-secrets",
             tags=self._tags,
             protect=args.protect,
+            services=("eks",),
         )
         # Created before the cluster so EKS writes into a group with retention, not one it makes unbounded.
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-control-plane",
             name=f"/aws/eks/{args.cluster_name}/cluster",
             retention_in_days=args.log_retention_days,
+            kms_key_id=args.log_key_arn,
             tags=self._tags.for_resource(f"{args.cluster_name}-control-plane"),
             opts=self._child(),
         )
@@ -393,7 +409,11 @@ class Cluster(pulumi.ComponentResource):
         node_role, node_attachments = self._role("node", "ec2.amazonaws.com", NODE_POLICIES)
 
         cluster_sg = self._security_group("cluster", args.vpc_id, "EKS control plane ENIs", args.cluster_name)
-        node_sg = self._security_group("node", args.vpc_id, "EKS nodes", args.cluster_name)
+        # The nodes' only group, so the one tagged for the cluster: the service controller opens it to its
+        # load balancers, and refuses to choose among several tagged ones.
+        node_sg = self._security_group(
+            "node", args.vpc_id, "EKS nodes", args.cluster_name, {cluster_tag(args.cluster_name): "owned"}
+        )
         peers = {"self": node_sg.id, "nodes": node_sg.id, "cluster": cluster_sg.id}
         self._rules("node", node_sg, NODE_RULES, peers)
         self._rules("cluster", cluster_sg, CLUSTER_RULES, peers)
@@ -467,7 +487,8 @@ class Cluster(pulumi.ComponentResource):
                     cluster_name=cluster.name,
                     node_role_arn=node_role.arn,
                     subnet_ids=args.private_subnet_ids,
-                    security_group_ids=[node_sg.id, self.cluster_security_group_id],
+                    # Not EKS' own cluster security group, which EKS tags for the cluster too.
+                    security_group_ids=[node_sg.id],
                     spec=spec,
                     tags=self._tags.layered({"NodeGroup": key}, autoscaler_tags(args.cluster_name, spec)),
                     depends_on=[*node_attachments, *node_addons],
@@ -525,16 +546,19 @@ class Cluster(pulumi.ComponentResource):
         return iam_role, attachments
 
     def _security_group(
-        self, role: str, vpc_id: pulumi.Input[str], description: str, cluster_name: str
+        self,
+        role: str,
+        vpc_id: pulumi.Input[str],
+        description: str,
+        cluster_name: str,
+        extra_tags: Mapping[str, str] | None = None,
     ) -> aws.ec2.SecurityGroup:
         return aws.ec2.SecurityGroup(
             f"{self._name}-{role}",
             description=f"{description} of {cluster_name}",
             vpc_id=vpc_id,
             # Rules are separate resources (below), so none is declared inline and none is implied.
-            tags=self._tags.for_resource(
-                f"{cluster_name}-{role}", {f"kubernetes.io/cluster/{cluster_name}": "owned"}
-            ),
+            tags=self._tags.for_resource(f"{cluster_name}-{role}", extra_tags),
             opts=self._child(),
         )
 

@@ -32,7 +32,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from components.subnets import az_capacity
+from components.subnets import az_capacity, endpoint_capacity
 
 # --- reporting --------------------------------------------------------------------------------
 
@@ -319,6 +319,9 @@ UriPrefix = Annotated[
     str, Field(max_length=1024), _pattern(r"/[^\s]*", "a URI path prefix starting with '/'")
 ]
 MajorMinorVersion = Annotated[str, _pattern(r"\d+\.\d+", "a MAJOR.MINOR version like '16.6'")]
+EngineVersion = Annotated[
+    str, _pattern(r"\d+(\.\d+)?", "a MAJOR version like '16', or MAJOR.MINOR like '16.6'")
+]
 MaintenanceWindow = Annotated[str, _window_at_least(parse_weekly_window, 30)]
 BackupWindow = Annotated[str, _window_at_least(parse_daily_window, 30)]
 # ElastiCache's windows must be at least an hour long, twice what RDS asks.
@@ -417,6 +420,14 @@ class NetworkConfig(_Model):
                 f"a /{self.network.prefixlen} has room for the subnets of at most {capacity} AZs but "
                 f"azCount is {self.az_count}; use a larger CIDR or azCount {capacity}",
             )
+        endpoints = endpoint_capacity(self.network)
+        if self.interface_endpoints and endpoints < self.az_count:
+            raise _field_error(
+                "cidr",
+                f"a /{self.network.prefixlen} has room for the interface endpoints' subnets of at most "
+                f"{endpoints} AZs but azCount is {self.az_count}; use a larger CIDR, azCount {endpoints}, "
+                "or no interfaceEndpoints",
+            )
         return self
 
 
@@ -511,8 +522,8 @@ class ClusterConfig(_Model):
     """Default []. IAM roles granted cluster-admin through EKS access entries."""
     addon_versions: dict[AddonName, AddonVersion] = Field(default_factory=dict)
     """Default {} (EKS picks each add-on's default version). Pinned add-on versions by add-on name."""
-    log_retention_days: RetentionDays = 90
-    """Default 90. Days CloudWatch Logs keeps control-plane logs (a CloudWatch retention value)."""
+    log_retention_days: RetentionDays = 365
+    """Default 365. Days CloudWatch Logs keeps control-plane (audit) logs; prod needs at least 365."""
     node_groups: Annotated[dict[NodeGroupName, NodeGroupConfig], Field(min_length=1)] = Field(
         default_factory=_seed_node_groups
     )
@@ -547,8 +558,10 @@ class ServerlessConfig(_Model):
 class DatabaseConfig(_Model):
     """``platform:database``: the Aurora PostgreSQL cluster."""
 
-    engine_version: MajorMinorVersion = "16.6"
-    """Default "16.6". Aurora PostgreSQL version, as a quoted string."""
+    engine_version: EngineVersion = "16"
+    """Default "16". Aurora PostgreSQL major, quoted; a MAJOR.MINOR pin needs autoMinorVersionUpgrade off."""
+    auto_minor_version_upgrade: bool = True
+    """Default true. Whether AWS applies minor versions (security patches) in the maintenance window."""
     instance_class: DbInstanceClass = "db.r5.large"
     """Default db.r5.large. Instance class; ignored when serverless is set."""
     instances: Annotated[int, Field(ge=1, le=16)] = 3
@@ -573,14 +586,28 @@ class DatabaseConfig(_Model):
     """Default false. Apply modifications now instead of in the maintenance window."""
     serverless: ServerlessConfig | None = None
     """Default none (provisioned). Serverless v2 capacity; when set, instances are db.serverless."""
-    log_retention_days: RetentionDays = 30
-    """Default 30. Days CloudWatch Logs keeps exported PostgreSQL logs (a CloudWatch retention value)."""
+    log_retention_days: RetentionDays = 365
+    """Default 365. Days CloudWatch Logs keeps exported PostgreSQL (audit) logs; prod needs at least 365."""
     allowed_security_group_ids: list[SecurityGroupId] = Field(default_factory=list)
     """Default [] (only the cluster's nodes). Further security groups allowed to reach port 5432."""
 
     @model_validator(mode="after")
     def _windows_apart(self) -> Self:
         _require_apart(self.backup_window, "backupWindow", self.maintenance_window)
+        return self
+
+    @model_validator(mode="after")
+    def _minor_versions_are_aws_s(self) -> Self:
+        # The provider keeps a configured "16" against an actual "16.8" but reports "16.6" against it as a
+        # change: once AWS upgraded the minor (as it does at a minor's end of life, whatever this flag
+        # says), every later update would try to downgrade, which AWS refuses.
+        if self.auto_minor_version_upgrade and "." in self.engine_version:
+            raise _field_error(
+                "engineVersion",
+                f"give the major version only ({self.engine_version.split('.')[0]!r}) while "
+                "autoMinorVersionUpgrade is true; AWS upgrades the minor, and a pinned one would then "
+                f"read as a downgrade to {self.engine_version}",
+            )
         return self
 
 
@@ -609,6 +636,10 @@ class CacheConfig(_Model):
     """Default 30. Days CloudWatch Logs keeps slow and engine logs (a CloudWatch retention value)."""
     allowed_security_group_ids: list[SecurityGroupId] = Field(default_factory=list)
     """Default [] (only the cluster's nodes). Further security groups allowed to reach the cache port."""
+    auth_token_version: Annotated[int, Field(ge=1)] = 1
+    """Default 1. Raise it to generate a new AUTH token (rotation; see authTokenUpdateStrategy)."""
+    auth_token_update_strategy: Literal["ROTATE", "SET"] = "ROTATE"
+    """Default ROTATE. ROTATE keeps the old token valid beside a new one; SET then keeps only the new."""
 
     @model_validator(mode="after")
     def _windows_apart(self) -> Self:
@@ -735,6 +766,8 @@ class NamespaceConfig(_Model):
     """Default: all LimitRangeConfig defaults (the seed's). Per-container defaults and bounds."""
     allow_internet_egress: bool = False
     """Default false. Whether pods may open HTTPS (TCP 443) to addresses outside the VPC."""
+    service_accounts: list[Dns1123Subdomain] = Field(default_factory=list)
+    """Default [] (none). Service accounts whose pods get the credentials-reader role (Pod Identity)."""
 
 
 AUTOSCALER_CHART_MINORS = {
@@ -784,6 +817,29 @@ class BaselineConfig(_Model):
     """Default: all ClusterAutoscalerConfig defaults."""
 
 
+AwsRegion = Annotated[str, _pattern(r"[a-z]{2}(-[a-z]+)+-\d", "an AWS region like 'us-west-2'")]
+BackupCron = Annotated[
+    str,
+    _pattern(
+        r"cron\(\S+ \S+ \S+ \S+ \S+ \S+\)",
+        "an AWS Backup schedule like 'cron(0 5 ? * * *)' (six fields, UTC)",
+    ),
+]
+
+
+class BackupConfig(_Model):
+    """``platform:backup``: AWS Backup of the Aurora cluster, beside its own automated backups."""
+
+    enabled: bool = True
+    """Default true. Whether AWS Backup keeps recovery points of the database (vault, plan, selection)."""
+    schedule: BackupCron = "cron(0 5 ? * * *)"
+    """Default cron(0 5 ? * * *): daily at 05:00 UTC, after Aurora's own backup window."""
+    retention_days: Annotated[int, Field(ge=1, le=36500)] = 35
+    """Default 35. Days each recovery point is kept; prod needs at least 30."""
+    copy_to_region: AwsRegion | None = None
+    """Default none. Another region to copy each recovery point to (a vault of its own is made there)."""
+
+
 class StackConfig(_Model):
     """The whole stack config, parsed once by ``__main__.py``."""
 
@@ -809,6 +865,8 @@ class StackConfig(_Model):
     """Default {}. Application namespaces by name."""
     baseline: BaselineConfig = Field(default_factory=BaselineConfig)
     """Default: all BaselineConfig defaults."""
+    backup: BackupConfig = Field(default_factory=BackupConfig)
+    """Default: all BackupConfig defaults."""
 
     @property
     def is_prod(self) -> bool:
@@ -833,6 +891,16 @@ _Rule = Callable[[StackConfig], Iterator[tuple[Loc, str]]]
 
 PROD_BACKUP_RETENTION_DAYS = 30
 """Fewest days prod keeps Aurora's automated backups (the policy pack checks the same floor)."""
+PROD_AUDIT_LOG_RETENTION_DAYS = 365
+"""Fewest days prod keeps audit logs: the EKS control plane's and PostgreSQL's (checkov CKV_AWS_338)."""
+
+
+def _audit_retention(section: str, days: int) -> Iterator[tuple[Loc, str]]:
+    if days < PROD_AUDIT_LOG_RETENTION_DAYS:
+        yield (
+            (section, "logRetentionDays"),
+            f"prod keeps audit logs at least {PROD_AUDIT_LOG_RETENTION_DAYS} days, got {days}",
+        )
 
 
 def _prod_cluster(config: StackConfig) -> Iterator[tuple[Loc, str]]:
@@ -841,6 +909,8 @@ def _prod_cluster(config: StackConfig) -> Iterator[tuple[Loc, str]]:
             ("cluster", "endpointPublicAccess"),
             "prod's API endpoint is private; reach it from the VPC (VPN, bastion or CI runners inside it)",
         )
+    if config.is_prod:
+        yield from _audit_retention("cluster", config.cluster.log_retention_days)
 
 
 def _prod_database(config: StackConfig) -> Iterator[tuple[Loc, str]]:
@@ -858,6 +928,21 @@ def _prod_database(config: StackConfig) -> Iterator[tuple[Loc, str]]:
                 ("database", "instances"),
                 f"prod needs at least 2 instances, got {config.database.instances}",
             )
+        yield from _audit_retention("database", config.database.log_retention_days)
+
+
+def _prod_backup(config: StackConfig) -> Iterator[tuple[Loc, str]]:
+    backup = config.backup
+    if config.is_prod and not backup.enabled:
+        yield ("backup", "enabled"), "prod's database is backed up by AWS Backup too; set it to true"
+    elif config.is_prod and backup.retention_days < PROD_BACKUP_RETENTION_DAYS:
+        yield (
+            ("backup", "retentionDays"),
+            f"prod keeps recovery points at least {PROD_BACKUP_RETENTION_DAYS} days, "
+            f"got {backup.retention_days}",
+        )
+    if backup.copy_to_region is not None and backup.copy_to_region == config.region:
+        yield ("backup", "copyToRegion"), f"must be another region than the stack's ({config.region})"
 
 
 def _prod_cache(config: StackConfig) -> Iterator[tuple[Loc, str]]:
@@ -941,6 +1026,7 @@ _RULES: tuple[tuple[tuple[str, ...], _Rule], ...] = (
     (("cluster",), _prod_cluster),
     (("database",), _prod_database),
     (("cache",), _prod_cache),
+    (("backup", "region"), _prod_backup),
     (("mesh", "namespaces"), _mesh_namespaces_declared),
     (("mesh", "namespaces"), _mesh_routes),
     (("mesh",), _prod_mesh),

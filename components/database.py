@@ -13,6 +13,7 @@ from typing import Any, Literal, NamedTuple
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_random as random
 
 from components.config import DatabaseConfig
 from components.shared import (
@@ -58,8 +59,11 @@ class DatabaseArgs:
     allowed_security_group_ids: Mapping[str, pulumi.Input[str]]
     """Security groups allowed to reach port 5432, keyed by a stable name for each rule
     (e.g. ``{"nodes": node_sg.id}``), so removing one never renames another. At least one. Required."""
-    engine_version: str = "16.6"
-    """Aurora PostgreSQL MAJOR.MINOR version; the parameter groups' family follows its major. Default 16.6."""
+    engine_version: str = "16"
+    """Aurora PostgreSQL version: the major (AWS picks the minor and, with ``auto_minor_version_upgrade``,
+    moves it on), or MAJOR.MINOR to pin one. The parameter groups' family follows the major. Default 16."""
+    auto_minor_version_upgrade: bool = True
+    """Whether AWS applies minor versions (security patches) in the maintenance window. Default true."""
     instance_class: str = "db.r5.large"
     """Instance class of every instance; ignored when ``serverless`` is set. Default db.r5.large."""
     instances: int = 3
@@ -83,11 +87,15 @@ class DatabaseArgs:
     deletion_protection: bool = True
     """Whether AWS refuses to delete the cluster. Default true."""
     skip_final_snapshot: bool = False
-    """Whether deleting the cluster skips the final snapshot ``<identifier>-final``. Default false."""
+    """Whether deleting the cluster skips its final snapshot, ``<identifier>-final-<random>``: a name no
+    earlier deletion of a cluster of the same identifier took. Default false."""
     apply_immediately: bool = False
     """Apply modifications now rather than in the maintenance window. Default false."""
-    log_retention_days: int = 30
-    """Days CloudWatch Logs keeps the exported PostgreSQL log (a CloudWatch retention value). Default 30."""
+    log_retention_days: int = 365
+    """Days CloudWatch Logs keeps the exported PostgreSQL log (a CloudWatch retention value). Default 365."""
+    log_key_arn: pulumi.Input[str] | None = None
+    """KMS key of the PostgreSQL log group; its policy must let CloudWatch Logs use it. Default none
+    (CloudWatch's own encryption): the platform always gives one."""
     log_min_duration_ms: int = 1000
     """Statements running at least this long are logged with their duration (milliseconds; -1 off).
     Default 1000."""
@@ -104,6 +112,11 @@ class DatabaseArgs:
             aurora_postgresql_family(self.engine_version)
         except ValueError as err:
             problems.append(f"engine_version: {err}")
+        if self.auto_minor_version_upgrade and "." in self.engine_version:
+            problems.append(
+                f"engine_version: give the major only ({self.engine_version.split('.')[0]!r}) while AWS "
+                "upgrades minors; a pinned minor would then read as a downgrade"
+            )
         if problems:
             raise ValueError(f"DatabaseArgs for {self.identifier!r}: " + "; ".join(problems))
 
@@ -118,6 +131,7 @@ class DatabaseArgs:
         node_security_group_id: pulumi.Input[str],
         protect: bool,
         tags: Tags,
+        log_key_arn: pulumi.Input[str] | None = None,
     ) -> DatabaseArgs:
         """The Args of ``platform:database``: the cluster's nodes and the config's extra groups connect."""
         serverless = config.serverless
@@ -129,6 +143,7 @@ class DatabaseArgs:
                 node_security_group_id, config.allowed_security_group_ids
             ),
             engine_version=config.engine_version,
+            auto_minor_version_upgrade=config.auto_minor_version_upgrade,
             instance_class=config.instance_class,
             instances=config.instances,
             serverless=(
@@ -144,6 +159,7 @@ class DatabaseArgs:
             skip_final_snapshot=config.skip_final_snapshot,
             apply_immediately=config.apply_immediately,
             log_retention_days=config.log_retention_days,
+            log_key_arn=log_key_arn,
             protect=protect,
             tags=tags,
         )
@@ -153,12 +169,25 @@ class DatabaseArgs:
 
 
 def aurora_postgresql_family(engine_version: str) -> str:
-    """The parameter-group family of an Aurora PostgreSQL version: ``16.6`` -> ``aurora-postgresql16``.
+    """The parameter-group family of an Aurora PostgreSQL version: ``16`` or ``16.6`` ->
+    ``aurora-postgresql16``.
 
-    Before PostgreSQL 10 the minor version was part of the major (``9.6`` -> ``aurora-postgresql9.6``).
+    Before PostgreSQL 10 the minor version was part of the major (``9.6`` -> ``aurora-postgresql9.6``),
+    so those need it.
     """
+    if engine_version.isdigit() and int(engine_version) >= 10:
+        return f"{ENGINE}{engine_version}"
     major, minor = major_minor(engine_version)
     return f"{ENGINE}{major}" if major >= 10 else f"{ENGINE}{major}.{minor}"
+
+
+def engine_version_drifts(configured: str, actual: str) -> bool:
+    """Whether the provider reads AWS's ``actual`` version as a change from the ``configured`` one, which the
+    next update then tries to undo: it keeps the configured version when the actual one only adds parts to
+    it ("16" against "16.8"), and reports any other difference ("16.6" against "16.8", a downgrade AWS
+    refuses). As terraform-provider-aws's ``compareActualEngineVersion`` decides it for
+    ``aws_rds_cluster``."""
+    return configured != actual and not actual.startswith(f"{configured}.")
 
 
 class DbParameter(NamedTuple):
@@ -204,8 +233,10 @@ def postgresql_log_group_name(identifier: str) -> str:
     return f"/aws/rds/cluster/{identifier}/postgresql"
 
 
-def final_snapshot_identifier(identifier: str) -> str:
-    return f"{identifier}-final"
+def final_snapshot_identifier(identifier: str, suffix: str) -> str:
+    """The final snapshot's name: RDS refuses one a snapshot already has, as a second deletion of a cluster
+    of the same identifier would give without the random ``suffix``."""
+    return f"{identifier}-final-{suffix}"
 
 
 # --- the component ----------------------------------------------------------------------------------------
@@ -225,6 +256,7 @@ class Database(pulumi.ComponentResource):
     """
 
     cluster_identifier: pulumi.Output[str]
+    cluster_arn: pulumi.Output[str]
     cluster_resource_id: pulumi.Output[str]
     endpoint: pulumi.Output[str]
     reader_endpoint: pulumi.Output[str]
@@ -248,6 +280,8 @@ class Database(pulumi.ComponentResource):
             alias=f"alias/rds/{args.identifier}",
             tags=self._tags,
             protect=args.protect,
+            # RDS (storage, Performance Insights) and Secrets Manager (the master user's secret).
+            services=("rds", "secretsmanager"),
         )
         group = security_group_for_port(
             self,
@@ -284,6 +318,7 @@ class Database(pulumi.ComponentResource):
             f"{name}-postgresql",
             name=postgresql_log_group_name(args.identifier),
             retention_in_days=args.log_retention_days,
+            kms_key_id=args.log_key_arn,
             tags=self._tags.for_resource(f"{name}-postgresql"),
             opts=self._child(),
         )
@@ -295,9 +330,9 @@ class Database(pulumi.ComponentResource):
             engine=ENGINE,
             engine_mode="provisioned",
             engine_version=args.engine_version,
-            # The version lives in config: an upgrade AWS applied on its own would make every later
-            # update try to downgrade.
-            auto_minor_version_upgrade=False,
+            # Security patches arrive without anyone. The configured major-only version stays in step
+            # with the minor AWS moves to (engine_version_drifts).
+            auto_minor_version_upgrade=args.auto_minor_version_upgrade,
             port=PORT,
             db_subnet_group_name=args.subnet_group_name,
             vpc_security_group_ids=[group.id],
@@ -313,9 +348,7 @@ class Database(pulumi.ComponentResource):
             preferred_maintenance_window=args.maintenance_window,
             copy_tags_to_snapshot=True,
             skip_final_snapshot=args.skip_final_snapshot,
-            final_snapshot_identifier=(
-                None if args.skip_final_snapshot else final_snapshot_identifier(args.identifier)
-            ),
+            final_snapshot_identifier=self._final_snapshot_identifier(),
             deletion_protection=args.deletion_protection,
             apply_immediately=args.apply_immediately,
             enabled_cloudwatch_logs_exports=list(LOG_EXPORTS),
@@ -340,9 +373,9 @@ class Database(pulumi.ComponentResource):
                 cluster_identifier=cluster.id,
                 # The instance's input is typed as the enum; it is sent as its value, the same as ENGINE.
                 engine=aws.rds.EngineType.AURORA_POSTGRESQL,
-                engine_version=cluster.engine_version,
+                # No engine_version: an instance runs its cluster's, and is upgraded with it.
                 instance_class=SERVERLESS_INSTANCE_CLASS if serverless else args.instance_class,
-                auto_minor_version_upgrade=False,
+                auto_minor_version_upgrade=args.auto_minor_version_upgrade,
                 db_subnet_group_name=args.subnet_group_name,
                 db_parameter_group_name=instance_parameter_group.name,
                 publicly_accessible=False,
@@ -362,6 +395,7 @@ class Database(pulumi.ComponentResource):
             )
 
         self.cluster_identifier = cluster.cluster_identifier
+        self.cluster_arn = cluster.arn
         self.cluster_resource_id = cluster.cluster_resource_id
         self.endpoint = cluster.endpoint
         self.reader_endpoint = cluster.reader_endpoint
@@ -375,6 +409,7 @@ class Database(pulumi.ComponentResource):
         self.register_outputs(
             {
                 "clusterIdentifier": self.cluster_identifier,
+                "clusterArn": self.cluster_arn,
                 "clusterResourceId": self.cluster_resource_id,
                 "endpoint": self.endpoint,
                 "readerEndpoint": self.reader_endpoint,
@@ -387,6 +422,18 @@ class Database(pulumi.ComponentResource):
 
     def _child(self, **kwargs: Any) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, **kwargs)
+
+    def _final_snapshot_identifier(self) -> pulumi.Output[str] | None:
+        if self._args.skip_final_snapshot:
+            return None
+        suffix = random.RandomId(
+            f"{self._name}-final-snapshot",
+            byte_length=4,
+            keepers={"identifier": self._args.identifier},
+            opts=self._child(),
+        )
+        identifier = self._args.identifier
+        return suffix.hex.apply(lambda hex_suffix: final_snapshot_identifier(identifier, hex_suffix))
 
     def _monitoring_role(self) -> tuple[pulumi.Output[str] | None, list[pulumi.Resource]]:
         """The Enhanced Monitoring role's ARN and what must exist before an instance uses it; none if off."""

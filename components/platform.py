@@ -5,14 +5,17 @@ from __future__ import annotations
 from typing import TypedDict, cast
 
 import pulumi
+import pulumi_aws as aws
 
-from components.baseline import Baseline, BaselineArgs
+from components.backup import Backup, BackupArgs
+from components.baseline import Baseline, BaselineArgs, DataCredentials
 from components.cache import Cache, CacheArgs
 from components.cluster import Cluster, ClusterArgs, NodeGroupSpec, Taint
 from components.config import NodeGroupConfig, StackConfig
 from components.database import Database, DatabaseArgs
 from components.mesh import ExternalService, Mesh, MeshArgs
 from components.network import Network, NetworkArgs
+from components.shared import customer_managed_key
 from components.tags import Tags, stack_tags
 
 
@@ -24,6 +27,7 @@ class DataTierArgs(TypedDict):
     node_security_group_id: pulumi.Input[str]
     protect: bool
     tags: Tags
+    log_key_arn: pulumi.Input[str]
 
 
 def node_group_spec(config: NodeGroupConfig) -> NodeGroupSpec:
@@ -53,11 +57,24 @@ class Platform(pulumi.ComponentResource):
     cache: Cache
     baseline: Baseline
     mesh: Mesh
+    backup: Backup | None
+    log_key: aws.kms.Key
 
     def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("platform:index:Platform", name, None, opts)
         tags = stack_tags(config.tags, project=config.project, stack=config.stack)
         child = pulumi.ResourceOptions(parent=self)
+        # One key for every log group of the stack, which CloudWatch Logs alone uses; kept with the logs.
+        self.log_key = customer_managed_key(
+            self,
+            f"{name}-logs",
+            description=f"Encrypts the CloudWatch log groups of {config.cluster_name}",
+            alias=f"alias/{config.cluster_name}-logs",
+            tags=tags.layered({"Component": "platform"}),
+            protect=config.is_prod,
+            log_groups=True,
+        )
+        log_key_arn = self.log_key.arn
 
         self.network = Network(
             f"{name}-network",
@@ -69,6 +86,7 @@ class Platform(pulumi.ComponentResource):
                 flow_log_retention_days=config.network.flow_log_retention_days,
                 flow_log_traffic_type=config.network.flow_log_traffic_type,
                 interface_endpoints=tuple(config.network.interface_endpoints),
+                log_key_arn=log_key_arn,
                 tags=tags,
             ),
             opts=child,
@@ -87,6 +105,7 @@ class Platform(pulumi.ComponentResource):
                 admin_role_arns=tuple(cluster.admin_role_arns),
                 addon_versions={addon: version for addon, version in cluster.addon_versions.items()},
                 log_retention_days=cluster.log_retention_days,
+                log_key_arn=log_key_arn,
                 protect=config.is_prod,
                 tags=tags,
             ),
@@ -99,6 +118,7 @@ class Platform(pulumi.ComponentResource):
             "node_security_group_id": self.cluster.node_security_group_id,
             "protect": config.is_prod,
             "tags": tags,
+            "log_key_arn": log_key_arn,
         }
         self.database = Database(
             f"{name}-database",
@@ -121,6 +141,13 @@ class Platform(pulumi.ComponentResource):
                 provider=self.cluster.provider,
                 cluster_name=self.cluster.cluster_name,
                 connection_data=self.connection_data(),
+                credentials=DataCredentials(
+                    secret_arns=(
+                        cast("pulumi.Output[str]", self.database.master_user_secret_arn),
+                        self.cache.auth_token_secret_arn,
+                    ),
+                    key_arns=(self.database.kms_key_arn, self.cache.kms_key_arn),
+                ),
                 database_cidrs=self.network.subnet_cidrs["database"],
                 endpoint_cidrs=self.network.endpoint_cidrs,
                 # The autoscaler's pods need nodes to run on before its install can finish.
@@ -149,6 +176,21 @@ class Platform(pulumi.ComponentResource):
                 },
             ),
             opts=child,
+        )
+        self.backup = (
+            Backup(
+                f"{name}-backup",
+                BackupArgs.from_config(
+                    config.backup,
+                    identifier=config.cluster_name,
+                    resource_arns=[self.database.cluster_arn],
+                    protect=config.is_prod,
+                    tags=tags,
+                ),
+                opts=child,
+            )
+            if config.backup.enabled
+            else None
         )
         self.register_outputs(
             {

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -52,19 +54,117 @@ def major_minor(version: str) -> tuple[int, int]:
     return int(match[1]), int(match[2])
 
 
+KEY_ADMINISTRATION = (
+    "kms:Create*",
+    "kms:Describe*",
+    "kms:Enable*",
+    "kms:List*",
+    "kms:Put*",
+    "kms:Update*",
+    "kms:Revoke*",
+    "kms:Disable*",
+    "kms:Get*",
+    "kms:Delete*",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:ScheduleKeyDeletion",
+    "kms:CancelKeyDeletion",
+    "kms:RotateKeyOnDemand",
+)
+"""What the account's administrators may do to a key (AWS's "key administrators" statement): manage it,
+grant it, describe it, but not encrypt or decrypt with it."""
+LOGS_CONTEXT = "kms:EncryptionContext:aws:logs:arn"
+"""The encryption context CloudWatch Logs sends: the ARN of the log group it encrypts for."""
+KEY_USE = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey")
+"""What using a key for data means."""
+
+
+def key_policy(
+    account_id: str,
+    region: str,
+    *,
+    services: Sequence[str] = (),
+    log_groups: bool = False,
+) -> dict[str, Any]:
+    """An explicit key policy: the account administers the key (IAM policies decide who), and its principals
+    use it only through the given AWS ``services`` (``kms:ViaService``), as the services' own managed keys
+    allow. ``log_groups`` lets CloudWatch Logs use it for this account's log groups in ``region``, the only
+    way a log group can be encrypted with a customer-managed key."""
+    root = f"arn:aws:iam::{account_id}:root"
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "AccountAdministersTheKey",
+            "Effect": "Allow",
+            "Principal": {"AWS": root},
+            "Action": list(KEY_ADMINISTRATION),
+            "Resource": "*",
+        }
+    ]
+    if services:
+        statements.append(
+            {
+                "Sid": "UseThroughTheServices",
+                "Effect": "Allow",
+                "Principal": {"AWS": root},
+                "Action": [*KEY_USE, "kms:CreateGrant"],
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {
+                        "kms:CallerAccount": account_id,
+                        "kms:ViaService": [f"{service}.{region}.amazonaws.com" for service in services],
+                    }
+                },
+            }
+        )
+    if log_groups:
+        statements.append(
+            {
+                "Sid": "CloudWatchLogsEncryptsTheAccountsLogGroups",
+                "Effect": "Allow",
+                "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+                "Action": [*KEY_USE],
+                "Resource": "*",
+                "Condition": {"ArnLike": {LOGS_CONTEXT: f"arn:aws:logs:{region}:{account_id}:log-group:*"}},
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
 def customer_managed_key(
-    parent: pulumi.Resource, name: str, *, description: str, alias: str, tags: Tags, protect: bool
+    parent: pulumi.Resource,
+    name: str,
+    *,
+    description: str,
+    alias: str,
+    tags: Tags,
+    protect: bool,
+    services: Sequence[str] = (),
+    log_groups: bool = False,
+    provider: aws.Provider | None = None,
 ) -> aws.kms.Key:
-    """A rotating KMS key with an alias; protected with the data it encrypts, since losing it loses that."""
+    """A rotating KMS key with an alias and an explicit policy (:func:`key_policy`: used only through
+    ``services``, or by CloudWatch Logs); protected with the data it encrypts, since losing it loses that.
+    Made in ``provider``'s region, or the stack's."""
+    invoke = pulumi.InvokeOutputOptions(parent=parent, provider=provider)
+    account_id = aws.get_caller_identity_output(opts=invoke).account_id
+    region = aws.get_region_output(opts=invoke).region
     key = aws.kms.Key(
         name,
         description=description,
         enable_key_rotation=True,
         deletion_window_in_days=30,
+        policy=pulumi.Output.all(account_id, region).apply(
+            lambda ids: json.dumps(key_policy(ids[0], ids[1], services=services, log_groups=log_groups))
+        ),
         tags=tags.for_resource(name),
-        opts=pulumi.ResourceOptions(parent=parent, protect=protect),
+        opts=pulumi.ResourceOptions(parent=parent, protect=protect, provider=provider),
     )
-    aws.kms.Alias(name, name=alias, target_key_id=key.key_id, opts=pulumi.ResourceOptions(parent=parent))
+    aws.kms.Alias(
+        name,
+        name=alias,
+        target_key_id=key.key_id,
+        opts=pulumi.ResourceOptions(parent=parent, provider=provider),
+    )
     return key
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -381,6 +382,7 @@ def _replication_group(resource: RecordedResource, ctx: Context) -> Iterator[Pri
 
 
 AURORA_CLUSTER = "aws:rds/cluster:Cluster"
+BACKUP_VAULT = "aws:backup/vault:Vault"
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 RULES: dict[str, Rule] = {
     "aws:eks/cluster:Cluster": _eks_cluster,
@@ -438,15 +440,25 @@ _USAGE_ITEMS: tuple[tuple[str, str, str, str, tuple[str, ...]], ...] = (
         "GB-months",
         ("aws:cloudwatch/logGroup:LogGroup",),
     ),
+    (
+        "backupStorageGb",
+        "backupWarmStorageGbMonth",
+        "AWS Backup recovery points (each vault)",
+        "GB-months",
+        (BACKUP_VAULT,),
+    ),
 )
+"""A usage line applies when the plan has one of its types; one of BACKUP_VAULT counts per vault."""
 
 
 def _usage_lines(plan: Plan, prices: PriceTable, assumptions: Mapping[str, float]) -> Iterator[Line]:
     """A line per assumption whose metered resource the plan has: no Aurora, no Aurora storage line."""
-    present = {r.type for r in plan.resources}
+    present = Counter(r.type for r in plan.resources)
     for key, price_key, item, unit, types in _USAGE_ITEMS:
-        if present.intersection(types):
-            yield Line(USAGE, item, assumptions[key], unit, prices.usage[price_key])
+        if any(present[t] for t in types):
+            # Each vault (the stack's, and a copy in another region) keeps its own recovery points.
+            copies = present[BACKUP_VAULT] if BACKUP_VAULT in types else 1
+            yield Line(USAGE, item, assumptions[key] * copies, unit, prices.usage[price_key])
 
 
 # --- entry point ----------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 * the VPC and its tiers: a subnet is *public* when its route table sends traffic to an internet
   gateway, *private* when to a NAT gateway, *database* when it is in an RDS or ElastiCache subnet
-  group (and routes nowhere out);
+  group (and routes nowhere out), *endpoints* when interface endpoints sit in it;
 * the EKS control plane, the node groups (in the tier of their subnets), Aurora and ElastiCache (in
   the tier of their subnet groups);
 * who talks to whom, from the security-group ingress rules: a rule whose source is one group and
@@ -50,7 +50,7 @@ VIRTUAL_SERVICES = "kubernetes:networking.istio.io/*:VirtualService"
 
 INTERNET = "internet"
 NODE_GROUPS = "node_groups"
-TIERS = ("public", "private", "database", "isolated")
+TIERS = ("public", "private", "database", "endpoints", "isolated")
 
 
 class Shape(StrEnum):
@@ -139,10 +139,17 @@ def subnet_tiers(plan: Plan) -> dict[str, str]:
         for group in (*plan.of_type(DB_SUBNET_GROUP), *plan.of_type(CACHE_SUBNET_GROUP))
         for subnet in group.inputs.get("subnetIds", [])
     }
-    tiers = {
-        _state_id(subnet): "database" if _state_id(subnet) in grouped else "isolated"
-        for subnet in plan.of_type(SUBNET)
+    endpoints = {
+        subnet
+        for endpoint in plan.of_type(VPC_ENDPOINT)
+        if endpoint.inputs.get("vpcEndpointType") == "Interface"
+        for subnet in endpoint.inputs.get("subnetIds", [])
     }
+
+    def unrouted(subnet: str) -> str:
+        return "database" if subnet in grouped else "endpoints" if subnet in endpoints else "isolated"
+
+    tiers = {_state_id(subnet): unrouted(_state_id(subnet)) for subnet in plan.of_type(SUBNET)}
     for association in plan.of_type(ASSOCIATION):
         tier = table_tier.get(association.inputs.get("routeTableId", ""))
         if tier and association.inputs.get("subnetId") in tiers:

@@ -314,6 +314,8 @@ def log_group_retention(resource_type: str, props: Mapping[str, Any], stack: str
 
 TAGGABLE: frozenset[str] = frozenset(
     {
+        "aws:backup/plan:Plan",
+        "aws:backup/vault:Vault",
         "aws:cloudwatch/logGroup:LogGroup",
         "aws:cloudwatch/metricAlarm:MetricAlarm",
         "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",

@@ -21,6 +21,7 @@ from components.baseline import (
     DataTier,
     NamespaceSpec,
     autoscaler_values,
+    credentials_reader_policy,
     mesh_callers,
     network_policies,
 )
@@ -91,11 +92,26 @@ def egress_rules(plan: Plan, namespace: str) -> list[dict[str, Any]]:
 def autoscaler(plan: Plan) -> dict[str, RecordedResource]:
     part = baseline(plan)
     return {
-        "role": part.one(ROLE),
-        "policy": part.one(ROLE_POLICY),
-        "association": part.one(ASSOCIATION),
+        "role": part.one(ROLE, "platform-baseline-autoscaler"),
+        "policy": part.one(ROLE_POLICY, "platform-baseline-autoscaler"),
+        "association": part.one(ASSOCIATION, "platform-baseline-autoscaler"),
         "release": part.one(RELEASE),
     }
+
+
+def credentials_reader(plan: Plan, namespace: str) -> dict[str, Any]:
+    part = baseline(plan)
+    name = f"platform-baseline-{namespace}-credentials"
+    return {
+        "role": part.one(ROLE, name),
+        "policy": part.one(ROLE_POLICY, name),
+        "associations": [r for r in part.of_type(ASSOCIATION) if r.name.startswith(f"{name}-")],
+    }
+
+
+def cluster_of(plan: Plan) -> str:
+    name: str = plan.one("aws:eks/cluster:Cluster").inputs["name"]
+    return name
 
 
 @pytest.fixture(scope="module")
@@ -246,6 +262,9 @@ def test_every_namespace_reaches_the_vpc_s_aws_endpoints_on_https_even_without_i
     ]
     assert endpoint.inputs["privateDnsEnabled"] is True
     endpoint_cidrs = sorted(by_id[subnet].inputs["cidrBlock"] for subnet in endpoint.inputs["subnetIds"])
+    # Small subnets of their own: 443 is open to a few endpoint addresses, not to every node and pod.
+    assert all(ipaddress.IPv4Network(cidr).prefixlen == 28 for cidr in endpoint_cidrs)
+    assert {by_id[subnet].inputs["tags"]["Tier"] for subnet in endpoint.inputs["subnetIds"]} == {"endpoints"}
     for namespace in plan.config.namespaces:
         (rule,) = policies(plan, namespace)["allow-aws-endpoints"]["egress"]
         assert sorted(peer["ipBlock"]["cidr"] for peer in rule["to"]) == endpoint_cidrs
@@ -383,8 +402,14 @@ def test_autoscaler_may_change_only_groups_tagged_as_this_clusters(prod: Plan) -
     statements = json.loads(found["policy"].inputs["policy"])["Statement"]
     unconditioned = [s for s in statements if "Condition" not in s]
     assert all(
-        action.split(":")[1].startswith(("Describe", "Get")) for s in unconditioned for action in s["Action"]
+        action.split(":")[1].startswith(("Describe", "Get"))
+        for s in unconditioned
+        for action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
     ), "unscoped statements only read"
+    (node_groups,) = [s for s in statements if s.get("Action") == "eks:DescribeNodegroup"]
+    account, region = prod.outputs["oidcProviderArn"].split(":")[4], prod.outputs["region"]
+    assert node_groups["Resource"] == f"arn:aws:eks:{region}:{account}:nodegroup/{cluster_of(prod)}/*/*"
+    assert all(s["Resource"] != "*" for s in statements if "eks:DescribeNodegroup" in s["Action"])
     (scale,) = [s for s in statements if "Condition" in s]
     assert sorted(scale["Action"]) == [
         "autoscaling:SetDesiredCapacity",
@@ -392,8 +417,7 @@ def test_autoscaler_may_change_only_groups_tagged_as_this_clusters(prod: Plan) -
     ]
     ((key, value),) = scale["Condition"]["StringEquals"].items()
     tag = key.removeprefix("aws:ResourceTag/")
-    cluster_name = prod.one("aws:eks/cluster:Cluster").inputs["name"]
-    assert tag == f"k8s.io/cluster-autoscaler/{cluster_name}"
+    assert tag == f"k8s.io/cluster-autoscaler/{cluster_of(prod)}"
     # The condition is evaluated on the Auto Scaling groups, which EKS tags with exactly this for every
     # managed node group (its auto-discovery tags); the emulation cannot show the groups' own tags, so
     # this checks the node groups ask for the same tag and value.
@@ -471,7 +495,11 @@ def test_autoscaler_values_carry_the_seeds_flags_and_config() -> None:
 @pytest.mark.slow
 def test_disabled_autoscaler_leaves_no_trace(variant: Plan) -> None:
     part = baseline(variant)
-    assert not [r for r in part.resources if r.type in (RELEASE, ROLE, ROLE_POLICY, ASSOCIATION)]
+    assert not [
+        r
+        for r in part.resources
+        if r.type in (RELEASE, ROLE, ROLE_POLICY, ASSOCIATION) and "-credentials" not in r.name
+    ]
     assert (
         ClusterAutoscalerSpec.from_config(ClusterAutoscalerConfig(enabled=False), cluster_version="1.34")
         is None
@@ -670,3 +698,55 @@ def test_quantities_compare_by_what_they_stand_for(n: int) -> None:
     assert quantity_value(f"{n}k") == quantity_value(f"{n}e3") == n * 1000
     assert quantity_value(f"{n}Gi") > quantity_value(f"{n}G") or n == 0
     assert quantity_value(f"{n}.5") == Decimal(n) + Decimal("0.5")
+
+
+# --- the data tier's credentials ---------------------------------------------------------------------------
+
+
+def test_each_namespace_with_service_accounts_gets_a_role_that_reads_exactly_the_data_tiers_secrets(
+    prod: Plan,
+) -> None:
+    found = credentials_reader(prod, "agents")
+    (trust,) = json.loads(found["role"].inputs["assumeRolePolicy"])["Statement"]
+    assert trust["Principal"] == {"Service": "pods.eks.amazonaws.com"}
+    assert sorted(trust["Action"]) == ["sts:AssumeRole", "sts:TagSession"]
+    assert found["policy"].inputs["role"] == found["role"].state["name"]
+    read, decrypt = json.loads(found["policy"].inputs["policy"])["Statement"]
+    database_secret = prod.one("aws:rds/cluster:Cluster").state["masterUserSecrets"][0]["secretArn"]
+    cache_secret = prod.one("aws:secretsmanager/secret:Secret", "platform-cache-auth-token").state["arn"]
+    assert (read["Action"], sorted(read["Resource"])) == (
+        "secretsmanager:GetSecretValue",
+        sorted([database_secret, cache_secret]),
+    )
+    keys = {
+        prod.one("aws:kms/key:Key", "platform-database-kms").state["arn"],
+        prod.one("aws:kms/key:Key", "platform-cache-kms").state["arn"],
+    }
+    assert (decrypt["Action"], set(decrypt["Resource"])) == ("kms:Decrypt", keys)
+    assert decrypt["Condition"] == {
+        "StringEquals": {"kms:ViaService": f"secretsmanager.{prod.outputs['region']}.amazonaws.com"}
+    }
+
+
+def test_the_role_is_bound_to_the_namespaces_service_accounts_and_named_in_its_connections(
+    prod: Plan,
+) -> None:
+    found = credentials_reader(prod, "agents")
+    assert [(a.inputs["namespace"], a.inputs["serviceAccount"]) for a in found["associations"]] == [
+        ("agents", account) for account in prod.config.namespaces["agents"].service_accounts
+    ]
+    assert all(a.inputs["roleArn"] == found["role"].state["arn"] for a in found["associations"])
+    assert all(a.inputs["clusterName"] == cluster_of(prod) for a in found["associations"])
+    connections = in_namespace(prod, CONFIG_MAP, "agents")["platform-connections"]
+    assert connections.inputs["data"]["CREDENTIALS_ROLE_ARN"] == found["role"].state["arn"]
+
+
+def test_credentials_policy_limits_decryption_to_secrets_manager() -> None:
+    policy = credentials_reader_policy(["arn:secret:a", "arn:secret:b"], ["arn:key:a"], "eu-west-1")
+    assert [s["Sid"] for s in policy["Statement"]] == [
+        "ReadTheDataTiersSecrets",
+        "DecryptThemThroughSecretsManager",
+    ]
+    assert policy["Statement"][1]["Condition"]["StringEquals"]["kms:ViaService"] == (
+        "secretsmanager.eu-west-1.amazonaws.com"
+    )

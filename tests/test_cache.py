@@ -6,28 +6,33 @@ import dataclasses
 import string
 
 import pulumi_aws as aws
+import pulumi_random as random
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from components.cache import (
-    AUTH_TOKEN_FORBIDDEN,
+    AUTH_TOKEN_SPECIALS,
     CacheArgs,
     auth_token_alphabet,
-    auth_token_specials,
     cache_parameter_family,
     high_availability,
 )
 from components.config import CacheConfig, parse_stack_config
 from components.tags import Tags
 from offline.emulation import EmulationError
-from offline.emulation.data import generated_password
+from offline.emulation.data import auth_token_refusal, generated_password
 from offline.runner import Plan, run_under_mocks
 from tests.conftest import stack_plan
+from tests.plans import run_with
 from tests.test_data_tier import CACHE, KMS_KEY, RANDOM_PASSWORD, REPLICATION_GROUP, dev_alternatives
 
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 PRINTABLE_ASCII = {chr(code) for code in range(0x20, 0x7F)}
+ELASTICACHE_SPECIALS = set("!&#$^<>-")
+"""CreateReplicationGroup's AuthToken: "The only permitted printable special characters are !, &, #, $, ^, <,
+>, and -"."""
+TOKEN_ALPHABET = set(string.ascii_letters + string.digits) | ELASTICACHE_SPECIALS
 
 
 def cache_part(stack_or_plan: str | Plan) -> Plan:
@@ -60,15 +65,21 @@ def test_redis_before_7_is_refused_as_it_cannot_require_tls(version):
 
 
 def test_the_token_alphabet_is_exactly_what_elasticache_accepts():
-    assert set(auth_token_alphabet()) == PRINTABLE_ASCII - AUTH_TOKEN_FORBIDDEN
-    assert {"@", '"', "/", " "} == AUTH_TOKEN_FORBIDDEN
+    assert set(auth_token_alphabet()) == TOKEN_ALPHABET
+    assert set(AUTH_TOKEN_SPECIALS) == ELASTICACHE_SPECIALS
     assert len(auth_token_alphabet()) == len(set(auth_token_alphabet()))
 
 
-def test_the_specials_are_the_alphabets_punctuation():
-    assert set(auth_token_specials()) == set(auth_token_alphabet()) - set(
-        string.ascii_letters + string.digits
-    )
+@pytest.mark.parametrize("character", sorted(PRINTABLE_ASCII - TOKEN_ALPHABET))
+def test_the_emulated_account_refuses_a_token_with_any_other_printable_character(character):
+    token = "a" * 31 + character
+    assert auth_token_refusal(token) is not None, repr(token)
+    assert auth_token_refusal("a" * 31 + "-") is None
+
+
+@pytest.mark.parametrize(("length", "refused"), [(15, True), (16, False), (128, False), (129, True)])
+def test_the_emulated_account_refuses_a_token_of_the_wrong_length(length, refused):
+    assert (auth_token_refusal("a" * length) is not None) is refused
 
 
 @pytest.mark.parametrize(("nodes", "expected"), [(1, False), (2, True), (3, True), (6, True)])
@@ -95,7 +106,7 @@ def test_args_report_every_problem_at_once():
 
 
 def test_from_config_carries_every_config_key():
-    config = parse_stack_config({}, stack="prod").cache.model_copy(
+    config = parse_stack_config({}, stack="staging").cache.model_copy(
         update={
             "allowed_security_group_ids": ["sg-0123456789abcdef0"],
             "engine": "valkey",
@@ -140,14 +151,14 @@ def test_the_emulated_password_honours_its_inputs(length, upper, numeric, specia
         "numeric": numeric,
         "special": special,
         "minLower": min_lower,
-        "overrideSpecial": auth_token_specials(),
+        "overrideSpecial": AUTH_TOKEN_SPECIALS,
     }
     password = generated_password(inputs, seed)
     assert len(password) == length
     allowed = string.ascii_lowercase
     allowed += string.ascii_uppercase if upper else ""
     allowed += string.digits if numeric else ""
-    allowed += auth_token_specials() if special else ""
+    allowed += AUTH_TOKEN_SPECIALS if special else ""
     assert set(password) <= set(allowed)
     assert sum(c in string.ascii_lowercase for c in password) >= min_lower
     assert generated_password(inputs, seed) == password
@@ -185,8 +196,8 @@ def test_prod_auth_token_is_generated_and_kept_in_secrets_manager():
     password = plan.one(RANDOM_PASSWORD)
     token = password.state["result"].value
     assert password.inputs["length"] >= 32
-    assert set(password.inputs["overrideSpecial"]) <= PRINTABLE_ASCII - AUTH_TOKEN_FORBIDDEN
-    assert set(token) <= PRINTABLE_ASCII - AUTH_TOKEN_FORBIDDEN
+    assert set(password.inputs["overrideSpecial"]) <= ELASTICACHE_SPECIALS
+    assert set(token) <= TOKEN_ALPHABET
     assert group.inputs["authToken"].value == token
     secret = plan.one("aws:secretsmanager/secret:Secret")
     version = plan.one("aws:secretsmanager/secretVersion:SecretVersion")
@@ -286,3 +297,44 @@ def test_the_account_refuses_an_unknown_parameter_family():
 
     with pytest.raises(EmulationError, match=r"'redis6\.2' is not a valid cache parameter group family"):
         run_under_mocks(program, {}, "dev")
+
+
+def _group_with_token(override_special: str) -> None:
+    token = random.RandomPassword("token", length=64, special=True, override_special=override_special)
+    aws.elasticache.ReplicationGroup(
+        "group",
+        description="group",
+        node_type="cache.t4g.micro",
+        num_cache_clusters=1,
+        transit_encryption_enabled=True,
+        auth_token=token.result,
+    )
+
+
+def test_the_account_refuses_a_token_drawn_from_more_specials_than_elasticache_allows():
+    # The token the component drew before: every printable special but @, ", / and space.
+    before = "".join(c for c in string.punctuation if c not in '@"/ ')
+    with pytest.raises(EmulationError, match="InvalidParameterValue: Invalid AuthToken provided"):
+        run_under_mocks(lambda: _group_with_token(before), {}, "dev")
+    resources, _ = run_under_mocks(lambda: _group_with_token(AUTH_TOKEN_SPECIALS), {}, "dev")
+    assert any(r.type == REPLICATION_GROUP for r in resources)
+
+
+# --- rotation ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_new_token_version_makes_a_new_token_applied_by_rotation_then_set():
+    before = cache_part("dev")
+    rotated = cache_part(run_with("dev", "cache", authTokenVersion=2))
+    settled = cache_part(run_with("dev", "cache", authTokenVersion=2, authTokenUpdateStrategy="SET"))
+    old, new = (plan.one(RANDOM_PASSWORD).state["result"].value for plan in (before, rotated))
+    assert old != new, "a new version draws a new token"
+    assert rotated.one(RANDOM_PASSWORD).inputs["keepers"] == {"version": "2"}
+    for plan, token, strategy in ((before, old, "ROTATE"), (rotated, new, "ROTATE"), (settled, new, "SET")):
+        group = plan.one(REPLICATION_GROUP)
+        assert group.inputs["authToken"].value == token
+        assert group.inputs["authTokenUpdateStrategy"] == strategy
+        assert (
+            plan.one("aws:secretsmanager/secretVersion:SecretVersion").inputs["secretString"].value == token
+        )

@@ -111,7 +111,11 @@ def test_cluster_runs_in_the_private_subnets():
 def test_control_plane_logs_go_to_a_retained_group_made_first(prod):
     log_group = prod.one("aws:cloudwatch/logGroup:LogGroup")
     assert log_group.inputs["name"] == "/aws/eks/platform-prod/cluster"
-    assert log_group.inputs["retentionInDays"] == 90
+    assert log_group.inputs["retentionInDays"] == prod.config.cluster.log_retention_days >= 365, "audit logs"
+    assert (
+        log_group.inputs["kmsKeyId"]
+        == stack_plan("prod").one("aws:kms/key:Key", "platform-logs").state["arn"]
+    )
     assert log_group.urn in prod.one(CLUSTER).dependencies
 
 

@@ -322,7 +322,12 @@ ONE_BAD_VALUE = [
         database(engineVersion=16.6),
         "must be a string; quote it in the YAML (got the number 16.6)",
     ),
-    ("platform:database.engineVersion", database(engineVersion="16"), "MAJOR.MINOR version"),
+    ("platform:database.engineVersion", database(engineVersion="16.x"), "a MAJOR version like '16'"),
+    (
+        "platform:database.engineVersion",
+        database(engineVersion="16.6"),
+        "give the major version only ('16') while autoMinorVersionUpgrade is true",
+    ),
     (
         "platform:database.instanceClass",
         database(instanceClass="r5.large"),
@@ -824,7 +829,9 @@ def test_empty_config_is_the_prod_seed() -> None:
     assert config.cluster.public_access_cidrs == []
 
     db = config.database
-    assert (db.engine_version, db.instance_class, db.instances) == ("16.6", "db.r5.large", 3)
+    assert (db.engine_version, db.instance_class, db.instances) == ("16", "db.r5.large", 3)
+    assert db.auto_minor_version_upgrade, "security patches arrive without anyone"
+    assert db.log_retention_days == config.cluster.log_retention_days == 365, "audit logs, a year"
     assert (db.backup_retention_days, db.backup_window, db.maintenance_window) == (
         30,
         "03:00-04:00",
@@ -929,7 +936,17 @@ def test_every_field_documents_its_default(model: type[BaseModel]) -> None:
 
 
 def test_sections_are_the_stack_config_fields() -> None:
-    assert SECTIONS == ("tags", "network", "cluster", "database", "cache", "mesh", "namespaces", "baseline")
+    assert SECTIONS == (
+        "tags",
+        "network",
+        "cluster",
+        "database",
+        "cache",
+        "mesh",
+        "namespaces",
+        "baseline",
+        "backup",
+    )
 
 
 def test_node_group_model_is_usable_on_its_own() -> None:

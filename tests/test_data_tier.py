@@ -189,7 +189,8 @@ def test_no_password_input_or_state_is_plaintext(stack):
         for values in (resource.inputs, resource.state):
             for key, value in values.items():
                 credential = any(word in key.lower() for word in credential_words)
-                if credential and key != "manageMasterUserPassword":
+                # Settings about credentials, not credentials: whether RDS manages one, how a token changes.
+                if credential and key not in ("manageMasterUserPassword", "authTokenUpdateStrategy"):
                     assert isinstance(value, Secret), f"{resource.name}.{key} is not a secret"
 
 
@@ -239,8 +240,13 @@ def test_each_application_namespace_has_the_connection_data_and_no_secret(stack)
     assert sorted(m.inputs["metadata"]["namespace"] for m in config_maps) == sorted(plan.config.namespaces)
     secrets = set(secret_texts(engine_record(plan)))
     for config_map in config_maps:
+        namespace = config_map.inputs["metadata"]["namespace"]
+        reader = f"platform-baseline-{namespace}-credentials"
+        role = {"CREDENTIALS_ROLE_ARN": plan.one("aws:iam/role:Role", reader).state["arn"]}
         assert config_map.inputs["metadata"]["name"] == "platform-connections"
-        assert config_map.inputs["data"] == expected
+        assert config_map.inputs["data"] == expected | (
+            role if plan.config.namespaces[namespace].service_accounts else {}
+        )
         assert list(secret_paths(config_map.inputs)) == []
         assert [secret for secret in secrets if list(plaintext_paths(config_map.inputs, secret))] == []
 

@@ -17,6 +17,7 @@ from components.database import (
     ServerlessCapacity,
     aurora_postgresql_family,
     cluster_parameters,
+    engine_version_drifts,
     monitoring_trust_policy,
 )
 from components.shared import identifier_problems
@@ -59,10 +60,52 @@ def test_every_minor_of_a_major_shares_its_family(major, minor):
     assert aurora_postgresql_family(f"{major}.{minor}") == aurora_postgresql_family(f"{major}.0")
 
 
-@pytest.mark.parametrize("version", ["16", "v16.6", "16.x", ""])
+@pytest.mark.parametrize("version", ["v16.6", "16.x", "", "9"])
 def test_a_malformed_version_has_no_family(version):
     with pytest.raises(ValueError, match=r"version like '16\.6'"):
         aurora_postgresql_family(version)
+
+
+@given(st.integers(10, 99))
+def test_a_major_alone_has_its_family(major):
+    assert aurora_postgresql_family(str(major)) == aurora_postgresql_family(f"{major}.0")
+
+
+# --- minor versions AWS applies ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("configured", "actual", "drifts"),
+    [
+        ("16", "16.6", False),
+        ("16", "16.8", False),
+        ("16.6", "16.6", False),
+        ("16.6", "16.8", True),
+        ("16", "17.2", True),
+        ("16", "160.1", True),
+    ],
+)
+def test_the_provider_reads_a_minor_aws_applied_as_a_change_only_against_a_pinned_minor(
+    configured, actual, drifts
+):
+    assert engine_version_drifts(configured, actual) is drifts
+
+
+def test_a_minor_upgrade_by_aws_leaves_prod_without_a_change_to_undo():
+    """What AWS does in the maintenance window (emulated: the cluster's actual version moves on a minor) is no
+    change for the next update, as the prod cluster is configured by its major."""
+    cluster = database_part("prod").one(CLUSTER)
+    assert cluster.inputs["autoMinorVersionUpgrade"] is True
+    created = cluster.state["engineVersionActual"]
+    major, minor = created.split(".")
+    bumped = f"{major}.{int(minor) + 2}"
+    assert not engine_version_drifts(cluster.inputs["engineVersion"], created)
+    assert not engine_version_drifts(cluster.inputs["engineVersion"], bumped)
+    # What the cluster used to be given: the version it was created with, which the bump then contradicts.
+    assert engine_version_drifts(created, bumped)
+    for instance in database_part("prod").of_type(INSTANCE):
+        assert "engineVersion" not in instance.inputs, "an instance runs its cluster's version"
+        assert instance.inputs["autoMinorVersionUpgrade"] is True
 
 
 def test_cluster_parameters_force_tls_and_log_slow_statements():
@@ -122,7 +165,7 @@ def args(**overrides) -> DatabaseArgs:
 
 def test_args_report_every_problem_at_once():
     with pytest.raises(ValueError) as raised:
-        args(identifier="Bad--id", allowed_security_group_ids={}, instances=0, engine_version="16")
+        args(identifier="Bad--id", allowed_security_group_ids={}, instances=0, engine_version="16.6")
     message = str(raised.value)
     for field in ("identifier:", "allowed_security_group_ids:", "instances:", "engine_version:"):
         assert field in message
@@ -176,7 +219,8 @@ def test_prod_cluster_is_aurora_postgresql_from_config():
     plan = database_part("prod")
     cluster = plan.one(CLUSTER)
     assert cluster.inputs["engine"] == "aurora-postgresql"
-    assert cluster.inputs["engineVersion"] == "16.6"
+    assert cluster.inputs["engineVersion"] == "16"
+    assert cluster.state["engineVersionActual"].startswith("16."), "AWS picked the major's default minor"
     assert cluster.inputs["port"] == 5432
     assert "availabilityZones" not in cluster.inputs
     assert "serverlessv2ScalingConfiguration" not in cluster.inputs
@@ -205,7 +249,9 @@ def test_prod_backups_and_windows():
     assert instance_windows == {"sun:04:00-sun:05:00"}
     assert cluster.inputs["copyTagsToSnapshot"] is True
     assert cluster.inputs["skipFinalSnapshot"] is False
-    assert cluster.inputs["finalSnapshotIdentifier"] == f"{cluster.state['id']}-final"
+    suffix = plan.one("random:index/randomId:RandomId")
+    assert cluster.inputs["finalSnapshotIdentifier"] == f"{cluster.state['id']}-final-{suffix.state['hex']}"
+    assert suffix.inputs["keepers"] == {"identifier": cluster.state["id"]}
     assert cluster.inputs["deletionProtection"] is True
     assert cluster.inputs["applyImmediately"] is False
 
@@ -270,7 +316,8 @@ def test_prod_postgresql_log_is_exported_to_a_retained_log_group():
     assert cluster.inputs["enabledCloudwatchLogsExports"] == ["postgresql"]
     log_group = plan.one(LOG_GROUP, "platform-database-postgresql")
     assert log_group.state["name"] == f"/aws/rds/cluster/{cluster.state['id']}/postgresql"
-    assert log_group.inputs["retentionInDays"] == 30
+    assert log_group.inputs["retentionInDays"] == 365, "audit logs, kept a year in prod"
+    assert log_group.inputs["kmsKeyId"] == stack_plan("prod").one(KMS_KEY, "platform-logs").state["arn"]
 
 
 def test_what_aws_would_otherwise_make_or_check_exists_first():

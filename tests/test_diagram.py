@@ -38,7 +38,7 @@ def test_tiers_come_from_routing_and_subnet_groups_and_agree_with_the_network_s_
     tiers = subnet_tiers(plan)
     tagged = {s.state["id"]: s.inputs["tags"]["Tier"] for s in plan.of_type("aws:ec2/subnet:Subnet")}
     assert tiers == tagged
-    assert sorted(set(tiers.values())) == ["database", "private", "public"]
+    assert sorted(set(tiers.values())) == ["database", "endpoints", "private", "public"]
 
 
 def test_prod_shows_the_vpc_tiers_nat_node_groups_and_data_stores():

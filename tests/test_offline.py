@@ -24,7 +24,7 @@ def write_stack(tmp_path: Path, stack: str, config_yaml: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("stack", "subnets", "nats"), [("prod", 9, 3), ("dev", 6, 1)])
+@pytest.mark.parametrize(("stack", "subnets", "nats"), [("prod", 12, 3), ("dev", 8, 1)])
 def test_preview_json_lists_the_network(stack, subnets, nats):
     plan = preview_json(stack)
     assert plan["stack"] == stack

@@ -10,7 +10,16 @@ from typing import Any
 
 import pulumi
 
-from offline.emulation.core import AwsEmulator, Outputs, handles, physical_name, short_hash
+from components.zones import EKS_UNSUPPORTED_ZONE_IDS
+from offline.emulation.core import (
+    AwsEmulator,
+    Outputs,
+    ec2_tag_specs,
+    handles,
+    physical_name,
+    refusal,
+    short_hash,
+)
 
 Args = pulumi.runtime.MockResourceArgs
 
@@ -84,17 +93,41 @@ def _egress_rule(e: AwsEmulator, a: Args) -> tuple[str, Outputs]:
     return _rule(e, a, "egress")
 
 
+def _refuse_unsupported_zones(e: AwsEmulator, a: Args, subnets: list[dict[str, Any]]) -> None:
+    """EKS places no control plane in some zones, named by zone ID, and says so at CreateCluster."""
+    refused = sorted(
+        {s["AvailabilityZone"] for s in subnets if s["AvailabilityZoneId"] in EKS_UNSUPPORTED_ZONE_IDS}
+    )
+    if refused:
+        zones = e.client("ec2").describe_availability_zones()["AvailabilityZones"]
+        others = sorted(z["ZoneName"] for z in zones if z["ZoneId"] not in EKS_UNSUPPORTED_ZONE_IDS)
+        raise refusal(
+            a,
+            "UnsupportedAvailabilityZoneException",
+            f"Cannot create cluster '{a.inputs['name']}' because {', '.join(refused)}, the targeted "
+            "availability zone, does not currently have sufficient capacity to support the cluster. "
+            f"Retry and choose from these availability zones: {', '.join(others)}",
+        )
+
+
 @handles("aws:eks/cluster:Cluster")
 def _eks_cluster(e: AwsEmulator, a: Args) -> tuple[str, Outputs]:
     vpc = a.inputs["vpcConfig"]
-    # EKS makes a "cluster security group" of its own for the control plane and managed nodes.
     ec2 = e.client("ec2")
-    subnet = ec2.describe_subnets(SubnetIds=vpc["subnetIds"][:1])["Subnets"][0]
+    subnets = ec2.describe_subnets(SubnetIds=vpc["subnetIds"])["Subnets"]
+    _refuse_unsupported_zones(e, a, subnets)
+    subnet = subnets[0]
+    # EKS makes a "cluster security group" of its own for the control plane and managed nodes, tagged as
+    # the cluster's own (the service controller counts it among a node's tagged groups).
     cluster_sg = ec2.create_security_group(
         GroupName=f"eks-cluster-sg-{a.inputs['name']}-{short_hash(a.inputs['name'])}",
         Description="EKS created security group applied to ENI that is attached to EKS Control Plane",
         VpcId=subnet["VpcId"],
+        TagSpecifications=ec2_tag_specs(
+            "security-group", {"tags": {f"kubernetes.io/cluster/{a.inputs['name']}": "owned"}}
+        ),
     )["GroupId"]
+    e.cluster_security_groups[a.inputs["name"]] = cluster_sg
     request: dict[str, Any] = {
         "name": a.inputs["name"],
         "roleArn": a.inputs["roleArn"],

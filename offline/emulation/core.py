@@ -38,6 +38,20 @@ class EmulationError(Exception):
     """The emulated account refused a resource, as the real one would have."""
 
 
+def refusal(args: pulumi.runtime.MockResourceArgs, code: str, message: str) -> EmulationError:
+    """The refusal of a resource, worded as the account words the ones it gets from AWS's own API."""
+    return EmulationError(f"the emulated AWS account refused {args.typ} '{args.name}': {code}: {message}")
+
+
+def provider_key(reference: str | None) -> tuple[str, str] | None:
+    """A provider reference (``<urn>::<id>``) as the provider's (name, id): what a resource names its
+    provider by, and what the provider's own registration knows of itself."""
+    if not reference:
+        return None
+    urn, _, provider_id = reference.rpartition("::")
+    return urn.rpartition("::")[2], provider_id
+
+
 def handles(token: str) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
         _HANDLERS[token] = fn
@@ -85,16 +99,31 @@ class AwsEmulator(pulumi.runtime.Mocks):
     :mod:`offline.emulation.server`); programs get it through :func:`offline.emulation.emulated_account`."""
 
     def __init__(self, region: str = DEFAULT_REGION) -> None:
+        self.home_region = region
         self.region = region
+        """The region of the request being answered: its provider's, else the stack's."""
+        self.provider_regions: dict[tuple[str, str], str] = {}
+        self.cluster_security_groups: dict[str, str] = {}
+        """EKS cluster name -> the security group EKS made for it (moto's clusters have none)."""
+        self.kubernetes_clusters: dict[tuple[str, str], str] = {}
+        """Kubernetes provider (name, id) -> the EKS cluster its kubeconfig reaches."""
         # The mock monitor registers resources from a thread pool; moto's backends are not thread-safe.
         self._lock = threading.Lock()
 
+    def _in_region_of(self, provider: str | None) -> None:
+        key = provider_key(provider)
+        self.region = self.provider_regions.get(key, self.home_region) if key else self.home_region
+
     def client(self, service: str) -> Any:
-        key = (service, self.region)
+        """A client of ``service`` in the region of the request being answered."""
+        return self.client_in(self.region, service)
+
+    def client_in(self, region: str, service: str) -> Any:
+        key = (service, region)
         if key not in _CLIENTS:
             import boto3
 
-            _CLIENTS[key] = boto3.client(service, region_name=self.region)
+            _CLIENTS[key] = boto3.client(service, region_name=region)
         return _CLIENTS[key]
 
     def arn(self, service: str, resource: str, *, region: bool = True) -> str:
@@ -108,6 +137,7 @@ class AwsEmulator(pulumi.runtime.Mocks):
         handler = _HANDLERS.get(args.typ, _synthetic)
         args.inputs = plain(args.inputs)
         with self._lock:
+            self._in_region_of(args.provider)
             try:
                 resource_id, outputs = handler(self, args)
             except (ClientError, ParamValidationError) as err:
@@ -124,6 +154,7 @@ class AwsEmulator(pulumi.runtime.Mocks):
                 f"no emulation for the invoke {args.token}; add one in offline/emulation/invokes.py"
             )
         with self._lock:
+            self._in_region_of(args.provider)
             return handler(self, args), []
 
 
@@ -147,6 +178,14 @@ def _aws_message(err: Exception) -> str:
         error = response.get("Error", {})
         return f"{error.get('Code', 'Error')}: {error.get('Message', err)}"
     return str(err)
+
+
+@handles("pulumi:providers:aws")
+def _aws_provider(e: AwsEmulator, a: pulumi.runtime.MockResourceArgs) -> tuple[str, Outputs]:
+    """A provider is the region its resources are made in; without one of its own, the stack's."""
+    provider_id = f"{a.name}-{short_hash(a.typ, a.name)}"
+    e.provider_regions[(a.name, provider_id)] = a.inputs.get("region") or e.home_region
+    return provider_id, {}
 
 
 def _synthetic(emulator: AwsEmulator, args: pulumi.runtime.MockResourceArgs) -> tuple[str, Outputs]:

@@ -7,6 +7,7 @@ here too, deterministically from its logical name, as the account is a fake one.
 
 from __future__ import annotations
 
+import base64
 import random
 import string
 from collections.abc import Mapping
@@ -14,7 +15,16 @@ from typing import Any
 
 import pulumi
 
-from offline.emulation.core import ACCOUNT_ID, AwsEmulator, EmulationError, Outputs, handles, physical_name
+from offline.emulation.core import (
+    ACCOUNT_ID,
+    AwsEmulator,
+    EmulationError,
+    Outputs,
+    handles,
+    physical_name,
+    refusal,
+    short_hash,
+)
 
 Args = pulumi.runtime.MockResourceArgs
 
@@ -149,10 +159,21 @@ _CLUSTER_API = {
 }
 
 
+AURORA_POSTGRESQL_DEFAULT_MINOR = {"13": "13.20", "14": "14.17", "15": "15.12", "16": "16.8", "17": "17.4"}
+"""The minor Aurora PostgreSQL creates a cluster with when given only the major (its default version)."""
+
+
 @handles("aws:rds/cluster:Cluster")
 def _rds_cluster(e: AwsEmulator, a: Args) -> tuple[str, Outputs]:
     identifier = _lower_name(a, "clusterIdentifier", 63)
     request = _request(a.inputs, _CLUSTER_API)
+    version = request.get("EngineVersion", "")
+    if a.inputs.get("engine") == "aurora-postgresql" and version.isdigit():
+        if version not in AURORA_POSTGRESQL_DEFAULT_MINOR:
+            raise refusal(
+                a, "InvalidParameterCombination", f"Cannot find version {version} for aurora-postgresql"
+            )
+        request["EngineVersion"] = AURORA_POSTGRESQL_DEFAULT_MINOR[version]
     scaling = a.inputs.get("serverlessv2ScalingConfiguration")
     if scaling:
         request["ServerlessV2ScalingConfiguration"] = {
@@ -281,6 +302,24 @@ _REPLICATION_GROUP_API = {
 }
 
 
+AUTH_TOKEN_SPECIALS = frozenset("!&#$^<>-")
+"""CreateReplicationGroup, AuthToken: "The only permitted printable special characters are !, &, #, $, ^, <,
+>, and -. Other printable special characters cannot be used in the AUTH token." 16 to 128 characters."""
+
+
+def auth_token_refusal(token: str) -> str | None:
+    """Why ElastiCache refuses ``token`` as an AUTH token, if it does."""
+    others = sorted({c for c in token if not c.isascii() or not (c.isalnum() or c in AUTH_TOKEN_SPECIALS)})
+    if others:
+        return (
+            f"Invalid AuthToken provided: it holds {''.join(others)!r}; the only permitted printable special "
+            "characters are !, &, #, $, ^, <, >, and -"
+        )
+    if not 16 <= len(token) <= 128:
+        return f"Invalid AuthToken provided: it must be 16 to 128 characters long, not {len(token)}"
+    return None
+
+
 def _replication_group_refusals(inputs: Mapping[str, Any]) -> list[str]:
     """What AWS refuses in CreateReplicationGroup and moto lets through."""
     refusals = []
@@ -299,6 +338,9 @@ def _replication_group_refusals(inputs: Mapping[str, Any]) -> list[str]:
 
 @handles("aws:elasticache/replicationGroup:ReplicationGroup")
 def _replication_group(e: AwsEmulator, a: Args) -> tuple[str, Outputs]:
+    token_problem = auth_token_refusal(a.inputs["authToken"]) if a.inputs.get("authToken") else None
+    if token_problem:
+        raise refusal(a, "InvalidParameterValue", token_problem)
     refusals = _replication_group_refusals(a.inputs)
     if refusals:
         raise EmulationError(
@@ -373,4 +415,87 @@ def generated_password(inputs: Mapping[str, Any], seed: str) -> str:
 
 @handles("random:index/randomPassword:RandomPassword")
 def _random_password(_: AwsEmulator, a: Args) -> tuple[str, Outputs]:
-    return "none", {"result": generated_password(a.inputs, f"{ACCOUNT_ID}/{a.name}")}
+    seed = f"{ACCOUNT_ID}/{a.name}/{sorted((a.inputs.get('keepers') or {}).items())}"
+    return "none", {"result": generated_password(a.inputs, seed)}
+
+
+@handles("random:index/randomId:RandomId")
+def _random_id(_: AwsEmulator, a: Args) -> tuple[str, Outputs]:
+    """Random bytes, deterministic in the logical name and keepers, in the provider's encodings."""
+    seed = f"{ACCOUNT_ID}/{a.name}/{sorted((a.inputs.get('keepers') or {}).items())}"
+    data = random.Random(seed).randbytes(a.inputs["byteLength"])
+    b64_url = base64.urlsafe_b64encode(data).decode().rstrip("=")
+    return b64_url, {
+        "hex": data.hex(),
+        "dec": str(int.from_bytes(data, "big")),
+        "b64Std": base64.b64encode(data).decode(),
+        "b64Url": b64_url,
+    }
+
+
+# --- AWS Backup --------------------------------------------------------------------------------------------
+
+
+@handles("aws:backup/vault:Vault")
+def _backup_vault(e: AwsEmulator, a: Args) -> tuple[str, Outputs]:
+    name = a.inputs.get("name") or physical_name(a.name, 50)
+    request: dict[str, Any] = {"BackupVaultName": name, "BackupVaultTags": a.inputs.get("tags") or {}}
+    if a.inputs.get("kmsKeyArn"):
+        # moto takes any ARN; AWS wants a key of the vault's region that exists.
+        e.client("kms").describe_key(KeyId=a.inputs["kmsKeyArn"])
+        request["EncryptionKeyArn"] = a.inputs["kmsKeyArn"]
+    vault = e.client("backup").create_backup_vault(**request)
+    return name, {"name": name, "arn": vault["BackupVaultArn"], "recoveryPoints": 0}
+
+
+def _vault_exists(e: AwsEmulator, a: Args, arn_or_name: str) -> None:
+    """AWS checks a plan's vaults; moto does not. A vault of another region is named by its ARN."""
+    region = arn_or_name.split(":")[3] if arn_or_name.startswith("arn:") else e.region
+    name = arn_or_name.rsplit(":", 1)[-1]
+    vaults = e.client_in(region, "backup").list_backup_vaults()["BackupVaultList"]
+    names = {vault["BackupVaultName"] for vault in vaults}
+    if name not in names:
+        raise refusal(a, "InvalidParameterValueException", f"Backup vault {arn_or_name} does not exist")
+
+
+@handles("aws:backup/plan:Plan")
+def _backup_plan(e: AwsEmulator, a: Args) -> tuple[str, Outputs]:
+    rules = []
+    for rule in a.inputs["rules"]:
+        _vault_exists(e, a, rule["targetVaultName"])
+        copies = []
+        for copy in rule.get("copyActions") or []:
+            _vault_exists(e, a, copy["destinationVaultArn"])
+            copies.append(
+                {
+                    "DestinationBackupVaultArn": copy["destinationVaultArn"],
+                    "Lifecycle": {"DeleteAfterDays": (copy.get("lifecycle") or {}).get("deleteAfter", 0)},
+                }
+            )
+        rules.append(
+            {
+                "RuleName": rule["ruleName"],
+                "TargetBackupVaultName": rule["targetVaultName"],
+                "ScheduleExpression": rule["schedule"],
+                "Lifecycle": {"DeleteAfterDays": (rule.get("lifecycle") or {}).get("deleteAfter", 0)},
+                "CopyActions": copies,
+            }
+        )
+    plan = e.client("backup").create_backup_plan(
+        BackupPlan={"BackupPlanName": a.inputs["name"], "Rules": rules},
+        BackupPlanTags=a.inputs.get("tags") or {},
+    )
+    return plan["BackupPlanId"], {"arn": plan["BackupPlanArn"], "version": plan["VersionId"]}
+
+
+@handles("aws:backup/selection:Selection")
+def _backup_selection(e: AwsEmulator, a: Args) -> tuple[str, Outputs]:
+    """moto has no selections; AWS checks the plan, the role it assumes, and (at the first backup) what it
+    selects: all three here, the Aurora clusters by their ARN."""
+    e.client("backup").get_backup_plan(BackupPlanId=a.inputs["planId"])
+    e.client("iam").get_role(RoleName=a.inputs["iamRoleArn"].rsplit("/", 1)[1])
+    for arn in a.inputs.get("resources") or []:
+        if ":rds:" in arn and ":cluster:" in arn:
+            e.client("rds").describe_db_clusters(DBClusterIdentifier=arn)
+    selection_id = short_hash(a.inputs["planId"], a.inputs["name"], length=36)
+    return selection_id, {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import json
 from typing import Any
@@ -16,6 +17,7 @@ from offline.emulation.core import (
     ec2_tag_specs,
     handles,
     physical_name,
+    refusal,
     short_hash,
 )
 
@@ -243,12 +245,54 @@ def _vpc_endpoint(e: AwsEmulator, a: pulumi.runtime.MockResourceArgs) -> tuple[s
 # --- CloudWatch Logs and IAM -------------------------------------------------------------------------
 
 
+LOGS_KEY_ACTIONS = (
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:ReEncryptFrom",
+    "kms:GenerateDataKey",
+    "kms:DescribeKey",
+)
+"""What CloudWatch Logs does with a log group's key ("Encrypt log data in CloudWatch Logs using AWS KMS")."""
+
+
+def _allows(granted: Any, action: str) -> bool:
+    return any(fnmatch.fnmatchcase(action, pattern) for pattern in _listed(granted))
+
+
+def _listed(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list) else [value]
+
+
+def key_lets_logs_use_it(policy: dict[str, Any], region: str) -> bool:
+    """Whether a key policy lets the CloudWatch Logs service principal of ``region`` use the key."""
+    services = {f"logs.{region}.amazonaws.com", "logs.amazonaws.com"}
+    for statement in _listed(policy.get("Statement", [])):
+        principal = statement.get("Principal") or {}
+        named = set(_listed(principal.get("Service", []))) if isinstance(principal, dict) else set()
+        if (
+            statement.get("Effect") == "Allow"
+            and named & services
+            and all(_allows(statement.get("Action", []), action) for action in LOGS_KEY_ACTIONS)
+        ):
+            return True
+    return False
+
+
 @handles("aws:cloudwatch/logGroup:LogGroup")
 def _log_group(e: AwsEmulator, a: pulumi.runtime.MockResourceArgs) -> tuple[str, Outputs]:
     logs = e.client("logs")
     name = a.inputs.get("name") or physical_name(a.inputs.get("namePrefix") or a.name, 512)
     request: dict[str, Any] = {"logGroupName": name}
     if a.inputs.get("kmsKeyId"):
+        # CloudWatch Logs uses the key itself, as its service principal: the key's policy must say so.
+        policy = e.client("kms").get_key_policy(KeyId=a.inputs["kmsKeyId"], PolicyName="default")["Policy"]
+        if not key_lets_logs_use_it(json.loads(policy), e.region):
+            raise refusal(
+                a,
+                "AccessDeniedException",
+                "The specified KMS key does not exist or is not allowed to be used with Arn "
+                f"'{e.arn('logs', f'log-group:{name}')}'",
+            )
         request["kmsKeyId"] = a.inputs["kmsKeyId"]
     if a.inputs.get("tags"):
         request["tags"] = a.inputs["tags"]
