@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
 import pytest
 from pulumi.output import Unknown
 from pulumi.runtime.sync_await import _sync_await
@@ -16,8 +18,10 @@ from components.cluster import (
     NodeGroupSpec,
     Taint,
     autoscaler_tags,
+    kubeconfig,
 )
-from offline.runner import Plan, RecordedResource, main_program, mocked_stack, run_program
+from offline.emulation import EmulationError
+from offline.runner import Plan, RecordedResource, main_program, mocked_stack, run_program, run_under_mocks
 from tests.conftest import preview_json, raw_stack_config, stack_plan
 from tests.golden import assert_matches_golden
 
@@ -365,3 +369,67 @@ def test_prod_preview_json_shows_the_cluster_as_the_issue_asks():
     templates = [r for r in resources if r["type"] == LAUNCH_TEMPLATE]
     assert len(templates) == 3
     assert all(t["inputs"]["metadataOptions"]["httpTokens"] == "required" for t in templates)
+
+
+# --- the service controller's one tagged security group per node --------------------------------------------
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_each_node_carries_exactly_one_security_group_tagged_for_the_cluster(stack):
+    plan = stack_plan(stack)
+    cluster = plan.one(CLUSTER)
+    tag = f"kubernetes.io/cluster/{cluster.inputs['name']}"
+    tagged = {
+        sg.state["id"]
+        for sg in plan.of_type("aws:ec2/securityGroup:SecurityGroup")
+        if tag in sg.inputs["tags"]
+    }
+    # EKS tags the cluster security group it makes as the cluster's own, too.
+    tagged.add(cluster.state["vpcConfig"]["clusterSecurityGroupId"])
+    for template in plan.of_type(LAUNCH_TEMPLATE):
+        groups = template.inputs["vpcSecurityGroupIds"]
+        assert len([group for group in groups if group in tagged]) == 1, template.name
+
+
+def _gateway_on_nodes(node_groups_tagged: int) -> None:
+    """A cluster whose nodes carry ``node_groups_tagged`` security groups tagged for it (their own, and
+    EKS' cluster group if 2), and Istio's gateway release on it, as the service controller sees them."""
+    vpc = aws.ec2.Vpc("vpc", cidr_block="10.0.0.0/16")
+    subnets = [
+        aws.ec2.Subnet(f"subnet-{i}", vpc_id=vpc.id, cidr_block=f"10.0.{i}.0/24", availability_zone=zone)
+        for i, zone in enumerate(("us-east-1b", "us-east-1c"))
+    ]
+    trust = json.dumps({"Version": "2012-10-17", "Statement": []})
+    role = aws.iam.Role("role", assume_role_policy=trust)
+    cluster = aws.eks.Cluster(
+        "eks", name="c", role_arn=role.arn, vpc_config={"subnet_ids": [s.id for s in subnets]}
+    )
+    nodes = aws.ec2.SecurityGroup("nodes", vpc_id=vpc.id, tags={"kubernetes.io/cluster/c": "owned"})
+    groups = [nodes.id] + [cluster.vpc_config.cluster_security_group_id] * (node_groups_tagged - 1)
+    template = aws.ec2.LaunchTemplate("nodes", vpc_security_group_ids=groups)
+    group = aws.eks.NodeGroup(
+        "general",
+        cluster_name=cluster.name,
+        node_role_arn=role.arn,
+        subnet_ids=[s.id for s in subnets],
+        scaling_config={"min_size": 1, "max_size": 1, "desired_size": 1},
+        launch_template={"id": template.id, "version": template.latest_version.apply(str)},
+    )
+    provider = k8s.Provider(
+        "k8s", kubeconfig=cluster.name.apply(lambda name: kubeconfig(name, "https://c", "Y2E=", "us-east-1"))
+    )
+    k8s.helm.v3.Release(
+        "ingress",
+        chart="gateway",
+        values={"labels": {"istio": "ingressgateway"}},
+        opts=pulumi.ResourceOptions(provider=provider, depends_on=[group]),
+    )
+
+
+def test_the_gateway_s_load_balancer_fails_on_nodes_with_two_tagged_security_groups():
+    with pytest.raises(
+        EmulationError, match="Multiple tagged security groups found for instance of node group"
+    ):
+        run_under_mocks(lambda: _gateway_on_nodes(2), {}, "dev")
+    resources, _ = run_under_mocks(lambda: _gateway_on_nodes(1), {}, "dev")
+    assert any(r.type == "kubernetes:helm.sh/v3:Release" for r in resources)

@@ -5,7 +5,7 @@ area when imported, so importing this package gives the full emulation. The acco
 a process of its own (``server``); ``account`` gives a program the mocks that ask it.
 """
 
-from offline.emulation import compute, data, invokes, network
+from offline.emulation import compute, data, invokes, kubernetes, network
 from offline.emulation.account import emulated_account
 from offline.emulation.core import (
     ACCOUNT_ID,
@@ -26,6 +26,7 @@ __all__ = [
     "emulated_account",
     "emulated_types",
     "invokes",
+    "kubernetes",
     "network",
     "plain",
 ]

@@ -31,6 +31,7 @@ Handler = Callable[["AwsEmulator", pulumi.runtime.MockResourceArgs], tuple[str, 
 CallHandler = Callable[["AwsEmulator", pulumi.runtime.MockCallArgs], Outputs]
 
 _HANDLERS: dict[str, Handler] = {}
+_PACKAGES: dict[str, Handler] = {}
 _CALLS: dict[str, CallHandler] = {}
 
 
@@ -55,6 +56,16 @@ def provider_key(reference: str | None) -> tuple[str, str] | None:
 def handles(token: str) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
         _HANDLERS[token] = fn
+        return fn
+
+    return register
+
+
+def handles_package(package: str) -> Callable[[Handler], Handler]:
+    """Registers the handler of every type of ``package`` (``kubernetes``) that has none of its own."""
+
+    def register(fn: Handler) -> Handler:
+        _PACKAGES[package] = fn
         return fn
 
     return register
@@ -134,7 +145,7 @@ class AwsEmulator(pulumi.runtime.Mocks):
 
         if not args.custom:
             return None, {}
-        handler = _HANDLERS.get(args.typ, _synthetic)
+        handler = _HANDLERS.get(args.typ) or _PACKAGES.get(args.typ.split(":", 1)[0]) or synthetic
         args.inputs = plain(args.inputs)
         with self._lock:
             self._in_region_of(args.provider)
@@ -188,7 +199,7 @@ def _aws_provider(e: AwsEmulator, a: pulumi.runtime.MockResourceArgs) -> tuple[s
     return provider_id, {}
 
 
-def _synthetic(emulator: AwsEmulator, args: pulumi.runtime.MockResourceArgs) -> tuple[str, Outputs]:
+def synthetic(emulator: AwsEmulator, args: pulumi.runtime.MockResourceArgs) -> tuple[str, Outputs]:
     """A resource type moto does not cover: an ID and ARN shaped like AWS's, stable per logical name."""
     package, module_and_type = args.typ.split(":", 1)[0], args.typ.split(":", 1)[1]
     module = module_and_type.split("/")[0].split(":")[0]

@@ -1,0 +1,127 @@
+"""The emulated cluster: what EKS' Kubernetes API and its controllers refuse of what the program sends.
+
+Kubernetes objects and Helm releases get synthetic IDs, as every type without an emulation; before
+that, each is checked as the cluster would check it:
+
+* a LoadBalancer Service (one of its own, or the one Istio's gateway chart makes) gets its load balancer
+  from the in-tree AWS service controller only if each node has exactly one security group tagged
+  ``kubernetes.io/cluster/<name>`` (or a single untagged one): otherwise the controller fails, the
+  Service never gets an address, and an atomic release waiting for it rolls back.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+
+from offline.emulation.core import (
+    AwsEmulator,
+    Outputs,
+    handles,
+    handles_package,
+    provider_key,
+    refusal,
+    synthetic,
+)
+
+Args = pulumi.runtime.MockResourceArgs
+
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+SERVICE = "kubernetes:core/v1:Service"
+
+LOAD_BALANCER_CHARTS: Mapping[str, tuple[tuple[str, ...], str]] = {
+    "gateway": (("service", "type"), "LoadBalancer"),
+}
+"""Charts that make a Service whose type a value sets: the value's path and the chart's default (Istio's
+gateway chart, values.yaml ``service.type: LoadBalancer``)."""
+
+
+@handles("pulumi:providers:kubernetes")
+def _kubernetes_provider(e: AwsEmulator, a: Args) -> tuple[str, Outputs]:
+    """A provider is the cluster its kubeconfig reaches."""
+    provider_id, outputs = synthetic(e, a)
+    kubeconfig = a.inputs.get("kubeconfig")
+    if isinstance(kubeconfig, str) and kubeconfig.lstrip().startswith("{"):
+        clusters = json.loads(kubeconfig).get("clusters") or []
+        if clusters:
+            e.kubernetes_clusters[(a.name, provider_id)] = clusters[0]["name"]
+    return provider_id, outputs
+
+
+def cluster_of(e: AwsEmulator, a: Args) -> str | None:
+    """The EKS cluster a Kubernetes object or release is sent to, through its provider."""
+    key = provider_key(a.provider)
+    return e.kubernetes_clusters.get(key) if key else None
+
+
+def _value(values: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(values, Mapping) or key not in values:
+            return None
+        values = values[key]
+    return values
+
+
+def makes_load_balancer(a: Args) -> bool:
+    """Whether the object (a Service) or release (of a chart known to make one) asks for a load balancer."""
+    if a.typ == SERVICE:
+        return (a.inputs.get("spec") or {}).get("type") == "LoadBalancer"
+    if a.typ == HELM_RELEASE and a.inputs.get("chart") in LOAD_BALANCER_CHARTS:
+        path, default = LOAD_BALANCER_CHARTS[a.inputs["chart"]]
+        return (_value(a.inputs.get("values") or {}, path) or default) == "LoadBalancer"
+    return False
+
+
+def node_security_groups(e: AwsEmulator, cluster: str) -> dict[str, list[dict[str, Any]]]:
+    """Node group -> the security groups of its nodes: its launch template's, or else EKS' cluster group."""
+    eks, ec2 = e.client("eks"), e.client("ec2")
+    found: dict[str, list[dict[str, Any]]] = {}
+    for name in eks.list_nodegroups(clusterName=cluster)["nodegroups"]:
+        template = eks.describe_nodegroup(clusterName=cluster, nodegroupName=name)["nodegroup"].get(
+            "launchTemplate"
+        )
+        group_ids: list[str] = []
+        if template:
+            version = ec2.describe_launch_template_versions(
+                LaunchTemplateId=template["id"], Versions=[str(template.get("version", "$Default"))]
+            )["LaunchTemplateVersions"][0]
+            group_ids = list(version["LaunchTemplateData"].get("SecurityGroupIds") or [])
+        if not group_ids and cluster in e.cluster_security_groups:
+            group_ids = [e.cluster_security_groups[cluster]]
+        found[name] = ec2.describe_security_groups(GroupIds=group_ids)["SecurityGroups"] if group_ids else []
+    return found
+
+
+def load_balancer_refusal(e: AwsEmulator, cluster: str) -> str | None:
+    """What the in-tree AWS service controller says when it cannot open the nodes to a load balancer
+    (kubernetes/cloud-provider-aws, ``findSecurityGroupForInstance``), for the first node group it fails
+    on."""
+    failed = "Error syncing load balancer: failed to ensure load balancer"
+    tag = f"kubernetes.io/cluster/{cluster}"
+    for node_group, groups in node_security_groups(e, cluster).items():
+        tagged = [g for g in groups if any(t["Key"] == tag for t in g.get("Tags") or [])]
+        if len(tagged) > 1:
+            names = " ".join(f"{g['GroupId']}({g['GroupName']})" for g in tagged)
+            return (
+                f"{failed}: Multiple tagged security groups found for instance of node group {node_group}; "
+                f"ensure only the k8s security group is tagged; the tagged groups were {names}"
+            )
+        if not tagged and len(groups) > 1:
+            return (
+                f"{failed}: Multiple untagged security groups found for instance of node group "
+                f"{node_group}; ensure the k8s security group is tagged"
+            )
+    return None
+
+
+@handles_package("kubernetes")
+def _kubernetes_object(e: AwsEmulator, a: Args) -> tuple[str, Outputs]:
+    cluster = cluster_of(e, a)
+    if cluster is not None and makes_load_balancer(a):
+        problem = load_balancer_refusal(e, cluster)
+        if problem:
+            raise refusal(a, "SyncLoadBalancerFailed", problem)
+    return synthetic(e, a)
