@@ -25,6 +25,7 @@ from components.config import (
     ClusterAutoscalerConfig,
     LimitRangeConfig,
     MeshConfig,
+    MetricsServerConfig,
     NamespaceConfig,
     StackConfig,
 )
@@ -40,6 +41,13 @@ MANAGED = {"app.kubernetes.io/managed-by": "pulumi"}
 NAMESPACE_LABEL = "kubernetes.io/metadata.name"
 """Set by Kubernetes on every namespace: what a policy selects another namespace by."""
 ANYWHERE = "0.0.0.0/0"
+
+METRICS_SERVER_CHART = "metrics-server"
+METRICS_SERVER_REPOSITORY = "https://kubernetes-sigs.github.io/metrics-server/"
+"""The chart's own Helm repository, as its README gives it."""
+METRICS_SERVER_SELECTOR = {"app.kubernetes.io/name": METRICS_SERVER_CHART}
+"""The chart's pod labels (``metrics-server.selectorLabels``) its spread constraint selects."""
+ZONE = "topology.kubernetes.io/zone"
 
 AUTOSCALER_CHART = "cluster-autoscaler"
 AUTOSCALER_REPOSITORY = "https://kubernetes.github.io/autoscaler"
@@ -229,6 +237,21 @@ class ClusterAutoscalerSpec:
 
 
 @dataclass(frozen=True)
+class MetricsServerSpec:
+    """metrics-server, from its upstream chart. Defaults are production's."""
+
+    chart_version: str = "3.13.1"
+    """Upstream chart version. Default 3.13.1 (metrics-server 0.8.1)."""
+    replicas: int = 2
+    """Pods; with two or more, a disruption budget keeps one through a drain. Default 2."""
+
+    @classmethod
+    def from_config(cls, config: MetricsServerConfig) -> MetricsServerSpec | None:
+        """The spec of ``platform:baseline.metricsServer``, or None when it is disabled."""
+        return cls(chart_version=config.chart_version, replicas=config.replicas) if config.enabled else None
+
+
+@dataclass(frozen=True)
 class BaselineArgs:
     provider: k8s.Provider
     """The cluster's Kubernetes provider. Required."""
@@ -252,6 +275,9 @@ class BaselineArgs:
     """Cluster-wide priority classes by name. Default PRIORITY_CLASSES."""
     cluster_autoscaler: ClusterAutoscalerSpec | None = field(default_factory=ClusterAutoscalerSpec)
     """The cluster autoscaler; None leaves it out. Default ClusterAutoscalerSpec()."""
+    metrics_server: MetricsServerSpec | None = field(default_factory=MetricsServerSpec)
+    """metrics-server, the source of every HPA's metrics (EKS installs none); None leaves it out.
+    Default MetricsServerSpec()."""
     depends_on: Sequence[pulumi.Resource] = ()
     """What the autoscaler needs running first: the node groups its pods schedule on. Default none."""
     tags: Tags = field(default_factory=Tags)
@@ -300,6 +326,7 @@ class BaselineArgs:
             cluster_autoscaler=ClusterAutoscalerSpec.from_config(
                 config.baseline.cluster_autoscaler, cluster_version=config.cluster.version
             ),
+            metrics_server=MetricsServerSpec.from_config(config.baseline.metrics_server),
             depends_on=depends_on,
             tags=tags,
         )
@@ -465,6 +492,26 @@ def autoscaler_policy(cluster_name: str, region: str, account_id: str) -> dict[s
     }
 
 
+def metrics_server_values(spec: MetricsServerSpec) -> dict[str, Any]:
+    """Values of the upstream chart (3.13.1's values.yaml): replicas spread over the zones, and a disruption
+    budget once there are two, so a drain never takes the metrics API away; the chart's own pod and container
+    security contexts already satisfy Pod Security ``restricted``."""
+    values: dict[str, Any] = {
+        "replicas": spec.replicas,
+        "topologySpreadConstraints": [
+            {
+                "maxSkew": 1,
+                "topologyKey": ZONE,
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {"matchLabels": dict(METRICS_SERVER_SELECTOR)},
+            }
+        ],
+    }
+    if spec.replicas >= 2:
+        values["podDisruptionBudget"] = {"enabled": True, "minAvailable": 1}
+    return values
+
+
 def credentials_reader_policy(
     secret_arns: Sequence[str], key_arns: Sequence[str], region: str
 ) -> dict[str, Any]:
@@ -567,6 +614,8 @@ class Baseline(pulumi.ComponentResource):
         self.autoscaler_role_arn = (
             self._cluster_autoscaler(args, args.cluster_autoscaler) if args.cluster_autoscaler else None
         )
+        if args.metrics_server is not None:
+            self._metrics_server(args, args.metrics_server)
         self.register_outputs(
             {
                 "namespaces": self.namespace_names,
@@ -660,6 +709,22 @@ class Baseline(pulumi.ComponentResource):
                 opts=aws_child,
             )
         return role.arn
+
+    def _metrics_server(self, args: BaselineArgs, spec: MetricsServerSpec) -> None:
+        k8s.helm.v3.Release(
+            f"{self._name}-metrics-server",
+            name=METRICS_SERVER_CHART,
+            chart=METRICS_SERVER_CHART,
+            version=spec.chart_version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=METRICS_SERVER_REPOSITORY),
+            namespace=AUTOSCALER_NAMESPACE,
+            values=metrics_server_values(spec),
+            # A failed install or upgrade rolls back rather than leaving the metrics API half-changed.
+            atomic=True,
+            opts=pulumi.ResourceOptions.merge(
+                self._k8s, pulumi.ResourceOptions(depends_on=list(args.depends_on))
+            ),
+        )
 
     def _cluster_autoscaler(self, args: BaselineArgs, spec: ClusterAutoscalerSpec) -> pulumi.Output[str]:
         """Its IAM role (EKS Pod Identity) and the chart, installed once the role can be assumed."""

@@ -810,11 +810,24 @@ class ClusterAutoscalerConfig(_Model):
         return self.chart_version or autoscaler_chart_for(kubernetes_version)
 
 
+class MetricsServerConfig(_Model):
+    """metrics-server: the metrics API every HorizontalPodAutoscaler (Istio's, and teams') scales on."""
+
+    enabled: bool = True
+    """Default true. Whether it is installed; without it no HPA can scale (EKS installs none)."""
+    chart_version: SemanticVersion = "3.13.1"
+    """Default 3.13.1 (metrics-server 0.8.1). Upstream chart version."""
+    replicas: Annotated[int, Field(ge=1, le=5)] = 2
+    """Default 2. Pods (count, 1-5); prod needs at least 2, with a disruption budget."""
+
+
 class BaselineConfig(_Model):
     """``platform:baseline``: what every cluster runs besides the application namespaces."""
 
     cluster_autoscaler: ClusterAutoscalerConfig = Field(default_factory=ClusterAutoscalerConfig)
     """Default: all ClusterAutoscalerConfig defaults."""
+    metrics_server: MetricsServerConfig = Field(default_factory=MetricsServerConfig)
+    """Default: all MetricsServerConfig defaults."""
 
 
 AwsRegion = Annotated[str, _pattern(r"[a-z]{2}(-[a-z]+)+-\d", "an AWS region like 'us-west-2'")]
@@ -1004,6 +1017,18 @@ def _prod_mesh(config: StackConfig) -> Iterator[tuple[Loc, str]]:
                 yield ("mesh", key), f"prod needs at least 2 so one can be lost, got {replicas}"
 
 
+def _prod_metrics_server(config: StackConfig) -> Iterator[tuple[Loc, str]]:
+    # The gateway's and istiod's autoscalers, and every team's, stop scaling while the metrics API is down.
+    metrics = config.baseline.metrics_server
+    if config.is_prod and not metrics.enabled:
+        yield ("baseline", "metricsServer", "enabled"), "prod's autoscalers need the metrics API; set true"
+    elif config.is_prod and metrics.replicas < 2:
+        yield (
+            ("baseline", "metricsServer", "replicas"),
+            f"prod needs at least 2 so one can be lost, got {metrics.replicas}",
+        )
+
+
 def _autoscaler_matches_cluster(config: StackConfig) -> Iterator[tuple[Loc, str]]:
     # The autoscaler simulates the scheduler of its own minor; on another one its decisions drift subtly.
     autoscaler, version = config.baseline.cluster_autoscaler, config.cluster.version
@@ -1031,6 +1056,7 @@ _RULES: tuple[tuple[tuple[str, ...], _Rule], ...] = (
     (("mesh", "namespaces"), _mesh_routes),
     (("mesh",), _prod_mesh),
     (("baseline", "cluster"), _autoscaler_matches_cluster),
+    (("baseline",), _prod_metrics_server),
 )
 """Rules over whole sections, each with the sections it reads: it runs only if they all validated."""
 

@@ -170,11 +170,14 @@ def istiod_values(args: MeshArgs) -> dict[str, Any]:
         "global": {
             # The chart's budget keeps one pod: with a single replica that would block every drain.
             "defaultPodDisruptionBudget": {"enabled": args.control_plane_replicas >= 2},
-            "proxy": {"holdApplicationUntilProxyStarts": True, "excludeIPRanges": POD_IDENTITY_AGENT},
+            "proxy": {"excludeIPRanges": POD_IDENTITY_AGENT},
         },
         "meshConfig": {
             "accessLogFile": "/dev/stdout",
             "outboundTrafficPolicy": {"mode": args.outbound_traffic_policy},
+            # Applications start once their sidecar is ready (ProxyConfig; the chart's
+            # global.proxy.holdApplicationUntilProxyStarts is its deprecated spelling).
+            "defaultConfig": {"holdApplicationUntilProxyStarts": True},
         },
     }
 

@@ -95,7 +95,7 @@ def autoscaler(plan: Plan) -> dict[str, RecordedResource]:
         "role": part.one(ROLE, "platform-baseline-autoscaler"),
         "policy": part.one(ROLE_POLICY, "platform-baseline-autoscaler"),
         "association": part.one(ASSOCIATION, "platform-baseline-autoscaler"),
-        "release": part.one(RELEASE),
+        "release": part.one(RELEASE, "platform-baseline-autoscaler"),
     }
 
 
@@ -498,7 +498,7 @@ def test_disabled_autoscaler_leaves_no_trace(variant: Plan) -> None:
     assert not [
         r
         for r in part.resources
-        if r.type in (RELEASE, ROLE, ROLE_POLICY, ASSOCIATION) and "-credentials" not in r.name
+        if r.type in (RELEASE, ROLE, ROLE_POLICY, ASSOCIATION) and "autoscaler" in r.name
     ]
     assert (
         ClusterAutoscalerSpec.from_config(ClusterAutoscalerConfig(enabled=False), cluster_version="1.34")
@@ -750,3 +750,29 @@ def test_credentials_policy_limits_decryption_to_secrets_manager() -> None:
     assert policy["Statement"][1]["Condition"]["StringEquals"]["kms:ViaService"] == (
         "secretsmanager.eu-west-1.amazonaws.com"
     )
+
+
+# --- metrics-server --------------------------------------------------------------------------------------------
+
+
+def test_metrics_server_serves_the_metrics_api_every_autoscaler_reads(prod: Plan) -> None:
+    release = baseline(prod).one(RELEASE, "platform-baseline-metrics-server")
+    assert (release.inputs["chart"], release.inputs["version"]) == ("metrics-server", "3.13.1")
+    assert release.inputs["repositoryOpts"]["repo"] == "https://kubernetes-sigs.github.io/metrics-server/"
+    assert release.inputs["namespace"] == "kube-system"
+    assert release.inputs["atomic"] is True
+    values = release.inputs["values"]
+    assert values["replicas"] == prod.config.baseline.metrics_server.replicas >= 2, "prod runs two"
+    assert values["podDisruptionBudget"] == {"enabled": True, "minAvailable": 1}
+    (spread,) = values["topologySpreadConstraints"]
+    assert spread["topologyKey"] == "topology.kubernetes.io/zone"
+    assert spread["labelSelector"] == {"matchLabels": {"app.kubernetes.io/name": "metrics-server"}}
+    # Its pods need nodes to run on before Helm's wait can end.
+    node_groups = {r.urn for r in prod.of_type("aws:eks/nodeGroup:NodeGroup")}
+    assert node_groups <= set(release.dependencies)
+
+
+def test_a_single_metrics_server_gets_no_budget_that_would_block_a_drain() -> None:
+    release = baseline(stack_plan("dev")).one(RELEASE, "platform-baseline-metrics-server")
+    assert release.inputs["values"]["replicas"] == 1
+    assert "podDisruptionBudget" not in release.inputs["values"]

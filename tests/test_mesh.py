@@ -122,6 +122,10 @@ def test_sidecars_rely_on_the_cni_agent_and_reach_outside_only_by_the_allow_list
     assert found["istio-cni"].inputs["values"] == {"excludeNamespaces": ["kube-system", "istio-system"]}
     policy = istiod["meshConfig"]["outboundTrafficPolicy"]["mode"]
     assert policy == plan.config.mesh.outbound_traffic_policy == "REGISTRY_ONLY"
+    # Applications wait for their sidecar, set where Istio 1.28 reads it: MeshConfig's ProxyConfig, not the
+    # deprecated global.proxy key the chart maps onto it.
+    assert istiod["meshConfig"]["defaultConfig"] == {"holdApplicationUntilProxyStarts": True}
+    assert "holdApplicationUntilProxyStarts" not in istiod["global"]["proxy"]
     entries = [
         e for e in mesh_part(plan).of_type(SERVICE_ENTRY) if e.inputs["metadata"]["name"] == "allowed-egress"
     ]
