@@ -23,11 +23,13 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from itertools import pairwise
+from pathlib import Path
 from types import NoneType, UnionType
 from typing import Annotated, Any, Literal, NamedTuple, Self, Union, get_args, get_origin
 
 import pulumi
 import pulumi.runtime.config
+import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails, PydanticCustomError
@@ -1233,6 +1235,39 @@ def _path(loc: Loc, config_keys: Mapping[str, str]) -> str:
 
 
 # --- entry points -----------------------------------------------------------------------------
+
+
+class StackFileError(ValueError):
+    """A stack file that cannot be read as one; ``str()`` is one line naming the file and the problem."""
+
+
+def read_stack_file_config(path: Path) -> dict[str, Any]:
+    """The ``config:`` mapping of a ``Pulumi.<stack>.yaml``-shaped file, as YAML decodes it.
+
+    Raises StackFileError when the file is missing or unreadable, is not YAML, or is not a mapping whose
+    ``config`` is a mapping.
+    """
+    if not path.is_file():
+        raise StackFileError(f"{path}: no such stack file")
+    try:
+        document = yaml.safe_load(path.read_text())
+    except OSError as error:
+        raise StackFileError(f"{path}: cannot read it: {error.strerror or error}") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise StackFileError(f"{path}: not YAML{where}: {problem}") from None
+    if document is None:
+        return {}
+    if not isinstance(document, dict):
+        raise StackFileError(f"{path}: must be a mapping (with a 'config' mapping), got {_kind(document)}")
+    config = document.get("config")
+    if config is None:
+        return {}
+    if not isinstance(config, dict):
+        raise StackFileError(f"{path}: 'config' must be a mapping, got {_kind(config)}")
+    return config
 
 
 def decode_pulumi_config(raw: Mapping[str, str]) -> dict[str, Any]:

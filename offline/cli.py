@@ -2,7 +2,8 @@
 
 Exit codes: 0 the plan ran; 1 the emulated account refused a resource or the program failed (or,
 for ``manifests``, a Kubernetes object does not match its schema);
-2 the stack's config is invalid (every error printed with its key path); 3 (``preview``) the plan
+2 the stack's file cannot be read as one (missing, not YAML, not a mapping: one line names the file and
+why) or its config is invalid (every error printed with its key path); 3 (``preview``) the plan
 violates a mandatory rule of the policy pack (``policy/``; advisory rules are printed and pass).
 """
 
@@ -15,7 +16,7 @@ from typing import Annotated, NoReturn
 import typer
 from rich.console import Console
 
-from components.config import ConfigError
+from components.config import ConfigError, StackFileError
 from offline import cost as costing
 from offline import manifests as kubernetes
 from offline import policy as policies
@@ -64,14 +65,10 @@ def _source(stack: str | None, config_file: Path | None) -> tuple[dict[str, str]
         raise typer.BadParameter("give exactly one of --stack NAME or --config-file PATH")
     path = stack_file(stack) if stack is not None else config_file
     assert path is not None
-    if not path.is_file():
-        err.print(f"[red]no such stack file: {path}[/red]")
-        raise typer.Exit(EXIT_FAILED)
     try:
         raw = read_stack_file(path)
-    except (ValueError, OSError) as problem:
-        err.print(f"[red]{problem}[/red]")
-        raise typer.Exit(EXIT_CONFIG) from None
+    except StackFileError as problem:
+        _fail(problem, EXIT_CONFIG)
     return raw, stack if stack is not None else stack_of(path)
 
 
@@ -227,23 +224,28 @@ def summary(
 ) -> None:
     """The pull-request summary in Markdown: per stack, resources, policy, cost (against a base), diagram.
 
-    Exits 1 when a stack's preview fails; that stack's section then says why, and the others still appear.
+    Exits 2 when a stack's file or config is invalid, else 1 when a stack's preview fails; that stack's
+    section then says why, and the others still appear.
     """
     bases = summaries.base_costs(base_ref, stacks) if base_ref else {}
     sections = [summaries.HEADER]
-    failed = False
+    code = 0
     for stack in stacks:
         try:
             plan = run_program(read_stack_file(stack_file(stack)), stack)
             sections.append(summaries.stack_summary(plan, bases.get(stack)))
-        except (ConfigError, EmulationError, LookupError, OSError, ValueError) as problem:
+        except (StackFileError, ConfigError) as problem:
             sections.append(summaries.failed_stack(stack, problem))
-            failed = True
+            err.print(str(problem).splitlines()[0], markup=False, highlight=False)
+            code = EXIT_CONFIG
+        except (EmulationError, LookupError, OSError, ValueError) as problem:
+            sections.append(summaries.failed_stack(stack, problem))
+            code = code or EXIT_FAILED
     text = "\n".join(sections)
     if output is None:
         typer.echo(text, nl=False)
     else:
         with output.open("a") as stream:
             stream.write(text)
-    if failed:
-        raise typer.Exit(EXIT_FAILED)
+    if code:
+        raise typer.Exit(code)

@@ -19,13 +19,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pulumi
-import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc, settings
 from pulumi.runtime import stack as pulumi_stack
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
-from components.config import StackConfig, decode_pulumi_config, parse_stack_config
+from components.config import StackConfig, decode_pulumi_config, parse_stack_config, read_stack_file_config
 from offline.emulation import DEFAULT_REGION, EmulationError, emulated_account, plain
 from offline.emulation.account import AccountOptions
 
@@ -284,12 +283,10 @@ def _engine_value(value: Any) -> str:
 
 
 def read_stack_file(path: Path) -> dict[str, str]:
-    """The ``config:`` of a ``Pulumi.<stack>.yaml`` as the engine passes it to the program."""
-    document = yaml.safe_load(path.read_text()) or {}
-    config = document.get("config") or {}
-    if not isinstance(config, dict):
-        raise ValueError(f"{path}: 'config' must be a mapping")
-    return {str(key): _engine_value(value) for key, value in config.items()}
+    """The ``config:`` of a ``Pulumi.<stack>.yaml`` as the engine passes it to the program.
+
+    Raises StackFileError (one line naming the file) when it cannot be read as a stack file."""
+    return {str(key): _engine_value(value) for key, value in read_stack_file_config(path).items()}
 
 
 def stack_file(stack: str) -> Path:

@@ -752,7 +752,7 @@ def test_credentials_policy_limits_decryption_to_secrets_manager() -> None:
     )
 
 
-# --- metrics-server --------------------------------------------------------------------------------------------
+# --- metrics-server -----------------------------------------------------------------------------------------
 
 
 def test_metrics_server_serves_the_metrics_api_every_autoscaler_reads(prod: Plan) -> None:

@@ -85,7 +85,7 @@ def test_bad_config_exits_2_naming_the_key_path(tmp_path, case):
 
 def test_exactly_one_source_is_required():
     assert offline_cli("preview").returncode == 2
-    assert offline_cli("preview", "--stack", "nosuchstack").returncode == 1
+    assert offline_cli("preview", "--stack", "nosuchstack").returncode == 2
 
 
 POLICY_VIOLATION = "platform:cluster: {endpointPublicAccess: true, publicAccessCidrs: [0.0.0.0/0]}"
@@ -96,7 +96,8 @@ POLICY_VIOLATION = "platform:cluster: {endpointPublicAccess: true, publicAccessC
     ("args", "config", "code", "says"),
     [
         (("--stack", "dev", "--json"), None, 0, '"stack": "dev"'),
-        (("--stack", "nosuchstack"), None, 1, "no such stack file"),
+        (("--stack", "nosuchstack"), None, 2, "no such stack file"),
+        (("--config-file", "/dev/null/Pulumi.x.yaml"), None, 2, "no such stack file"),
         ((), "platform:network: {cidr: 10.0.0.0/33}", 2, "platform:network.cidr"),
         ((), POLICY_VIOLATION, 3, "eks-endpoint-access"),
     ],
@@ -176,3 +177,48 @@ def test_only_policies_aws_manages_can_be_attached():
         run_under_mocks(
             lambda: _role_with_policy("arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicyy"), {}, "dev"
         )
+
+
+# --- stack files that are not stack files -------------------------------------------------------------------
+
+BROKEN_STACK_FILES = {
+    "not YAML": ("config: [1, 2\n", "not YAML at line 2, column 1"),
+    "not a mapping": ("- config\n- more\n", "must be a mapping (with a 'config' mapping), got a list"),
+    "config not a mapping": ("config: just text\n", "'config' must be a mapping, got a string"),
+}
+
+
+@pytest.mark.parametrize("command", ["preview", "cost", "diagram", "manifests"])
+@pytest.mark.parametrize("case", BROKEN_STACK_FILES)
+def test_every_command_exits_2_with_one_line_naming_a_broken_stack_file(tmp_path, command, case):
+    text, problem = BROKEN_STACK_FILES[case]
+    path = write_stack(tmp_path, "dev", text)
+    result = offline_cli(command, "--config-file", str(path))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip() == f"{path}: {problem}" or result.stderr.strip().startswith(
+        f"{path}: {problem}"
+    )
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", ["preview", "cost", "diagram", "manifests"])
+def test_every_command_exits_2_for_a_stack_file_that_does_not_exist(command):
+    result = offline_cli(command, "--stack", "nosuchstack")
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"{PROJECT_DIR / 'Pulumi.nosuchstack.yaml'}: no such stack file"
+
+
+def test_the_summary_exits_2_naming_a_stack_whose_file_is_missing():
+    result = offline_cli("summary", "--stack", "nosuchstack")
+    assert result.returncode == 2
+    assert "no such stack file" in result.stderr
+    assert "## Stack `nosuchstack`" in result.stdout
+
+
+@pytest.mark.slow
+def test_a_broken_stack_file_ends_the_process_with_2_and_no_traceback(tmp_path):
+    path = write_stack(tmp_path, "dev", BROKEN_STACK_FILES["not YAML"][0])
+    result = offline_process("preview", "--config-file", str(path))
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith(f"{path}: not YAML")
+    assert "Traceback" not in result.stdout + result.stderr

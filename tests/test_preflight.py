@@ -940,5 +940,20 @@ def test_a_missing_stack_file_exits_2_without_a_traceback(tmp_path):
         timeout=120,
     )
     assert result.returncode == 2, result.stdout + result.stderr
-    assert f"no such stack file: {missing}" in result.stderr
+    assert result.stderr.strip() == f"{missing}: no such stack file"
     assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [("config: [1, 2\n", "not YAML at line 2, column 1"), ("- a\n", "must be a mapping")],
+)
+def test_a_stack_file_that_is_not_one_exits_2_with_one_line_naming_it(
+    account, monkeypatch, tmp_path, text, problem
+):
+    path = tmp_path / "Pulumi.qa.yaml"
+    path.write_text(text)
+    result = invoke(account, monkeypatch, "--config-file", str(path))
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().startswith(f"{path}: {problem}")
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -6,11 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from components.config import StackConfig, parse_stack_config
+from components.config import StackConfig, StackFileError, parse_stack_config, read_stack_file_config
 from components.subnets import Tier
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -104,18 +103,13 @@ def load_config_file(path: Path) -> StackConfig:
 
     Raises InputError for a missing or unreadable file, and ConfigError for an invalid config.
     """
-    if not path.is_file():
-        raise InputError(f"no such stack file: {path}")
     return _parse_stack_file(path, str(path), stack_of(path))
 
 
 def _parse_stack_file(path: Path, label: str, stack: str) -> StackConfig:
     try:
-        document = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as error:
-        raise InputError(f"cannot read {label}: {error}") from None
-    config = document.get("config") or {} if isinstance(document, dict) else None
-    if not isinstance(config, dict):
-        raise InputError(f"{label}: expected a mapping with a 'config' mapping in it")
+        config = read_stack_file_config(path)
+    except StackFileError as error:
+        raise InputError(str(error).replace(str(path), label, 1)) from None
     # YAML gives the decoded values parse_stack_config takes; no need for the engine's JSON strings.
     return parse_stack_config(config, stack=stack)
