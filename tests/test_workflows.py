@@ -361,12 +361,13 @@ def test_a_base_ref_that_does_not_resolve_only_loses_the_comparison(history):
 
 @pytest.mark.slow
 def test_the_summary_command_appends_to_the_file_and_reports_a_stack_that_failed(tmp_path):
+    # A stack whose file is missing is bad input: exit 2, and the other stacks still summarised.
     output = tmp_path / "step-summary.md"
     output.write_text("earlier step\n")
     result = offline_cli(
         "summary", "--stack", "dev", "--stack", "nosuch", "--base-ref", "no-such-ref", "--output", str(output)
     )
-    assert result.returncode == 1, result.stderr
+    assert result.returncode == 2, result.stderr
     text = output.read_text()
     assert text.startswith("earlier step\n# Offline preview")
     assert (
