@@ -16,10 +16,12 @@ proxies, not ``list`` and ``dict``.
 from __future__ import annotations
 
 import ipaddress
+import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeGuard
 
 PRODUCTION_STACK = "prod"
 """The stack whose stateful resources must refuse deletion."""
@@ -97,6 +99,36 @@ def _true(value: Any) -> bool:
     return value is True or (isinstance(value, str) and value.lower() == "true")
 
 
+def _number(value: Any) -> TypeGuard[float]:
+    """Whether ``value`` is a number; the engine sends every number as a float, and ``bool`` is no number."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _listed(value: Any) -> list[Any]:
+    """A policy document's ``Action`` or ``Resource``: one string, or a list of them."""
+    return [value] if isinstance(value, str) else _items(value)
+
+
+def _document(value: Any) -> Mapping[str, Any] | None:
+    """An IAM or key policy given as JSON text or as a map; None when it is neither."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    return value if isinstance(value, Mapping) else None
+
+
+def _statements(document: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """``(label, statement)`` of each statement, labelled by its ``Sid`` or its position."""
+    listed = document.get("Statement")
+    statements = [listed] if isinstance(listed, Mapping) else _items(listed)
+    return [
+        (str(_mapping(statement).get("Sid") or index), _mapping(statement))
+        for index, statement in enumerate(statements)
+    ]
+
+
 def _open_to_all(cidr: Any) -> bool:
     """A CIDR of prefix length 0 (``0.0.0.0/0``, ``::/0``): every address there is."""
     try:
@@ -139,6 +171,79 @@ def no_public_ingress(resource_type: str, props: Mapping[str, Any], stack: str) 
         for path, cidr in sources
         if _open_to_all(cidr)
     ]
+
+
+PORT_RANGE_LIMIT = 100
+"""Most ports one ingress rule may open (``toPort - fromPort + 1``): name the ports that listen instead."""
+
+ALL_PROTOCOLS = ("-1", "all")
+ICMP_PROTOCOLS = ("icmp", "icmpv6", "1", "58")
+"""Protocols whose ``fromPort``/``toPort`` are an ICMP type and code, not ports."""
+
+
+def _ingress_entries(
+    resource_type: str, props: Mapping[str, Any]
+) -> list[tuple[str, Mapping[str, Any], Any, bool]]:
+    """``(path, rule, protocol, from groups only)`` of each ingress rule a resource holds."""
+    if resource_type == INGRESS_RULE:
+        return [("", props, props.get("ipProtocol"), _given(props, "referencedSecurityGroupId"))]
+    if resource_type == SECURITY_GROUP_RULE:
+        if props.get("type") != "ingress":
+            return []
+        groups = _given(props, "sourceSecurityGroupId") or _true(props.get("self"))
+        return [("", props, props.get("protocol"), groups and not _addresses(props))]
+    entries = []
+    for index, rule in enumerate(map(_mapping, _items(props.get("ingress")))):
+        groups = bool(_items(rule.get("securityGroups"))) or _true(rule.get("self"))
+        entries.append((f"ingress[{index}].", rule, rule.get("protocol"), groups and not _addresses(rule)))
+    return entries
+
+
+def _addresses(rule: Mapping[str, Any]) -> bool:
+    """Whether a ``securityGroupRule`` or inline rule admits addresses (CIDRs or prefix lists) too."""
+    return bool(_cidr_sources(rule)) or bool(_items(rule.get("prefixListIds")))
+
+
+def no_wide_port_ranges(resource_type: str, props: Mapping[str, Any], stack: str) -> list[str]:
+    """Ingress opens named ports, at most 100 at once; every protocol only from security groups (node to
+    node)."""
+    problems = []
+    for path, rule, protocol, from_groups in _ingress_entries(resource_type, props):
+        kind = str(protocol).lower()
+        if kind in ALL_PROTOCOLS:
+            if not from_groups:
+                problems.append(f"{path}protocol is {protocol}: every protocol and port, from addresses")
+            continue
+        low, high = rule.get("fromPort"), rule.get("toPort")
+        if kind in ICMP_PROTOCOLS or not (_number(low) and _number(high)):
+            continue
+        if high - low + 1 > PORT_RANGE_LIMIT:
+            problems.append(
+                f"{path}ports {low:g}-{high:g} open {high - low + 1:g} ports, more than {PORT_RANGE_LIMIT}: "
+                "name the ports that listen"
+            )
+    return problems
+
+
+def default_security_group_closed(resource_type: str, props: Mapping[str, Any], stack: str) -> list[str]:
+    """The VPC's default security group admits and sends nothing, so nothing left in it can talk."""
+    problems = []
+    for key in ("ingress", "egress"):
+        if not _given(props, key):
+            # The provider manages the group's rules only when told: unset leaves any rule that is there.
+            problems.append(
+                f"{key} is unset, which leaves the rules already there: set it to [] to remove them"
+            )
+        elif rules := _items(props.get(key)):
+            problems.append(f"{key} has {len(rules)} rule(s): the default security group must stay empty")
+    return problems
+
+
+def subnet_no_public_ip(resource_type: str, props: Mapping[str, Any], stack: str) -> list[str]:
+    """Subnets give no instance a public address: NAT gateways and load balancers bring their own."""
+    if _true(props.get("mapPublicIpOnLaunch")):
+        return ["mapPublicIpOnLaunch is true: every instance launched there gets a public address"]
+    return []
 
 
 # --- EKS ------------------------------------------------------------------------------------------------
@@ -290,6 +395,46 @@ def elasticache_auth(resource_type: str, props: Mapping[str, Any], stack: str) -
     ]
 
 
+def elasticache_multi_az_in_prod(resource_type: str, props: Mapping[str, Any], stack: str) -> list[str]:
+    """In prod Redis runs a replica in another zone and fails over to it by itself."""
+    if stack != PRODUCTION_STACK:
+        return []
+    problems = []
+    replicas = props.get("replicasPerNodeGroup")
+    if _number(replicas):
+        if replicas < 1:
+            problems.append(f"replicasPerNodeGroup is {replicas:g}: a shard has no replica to fail over to")
+    else:
+        # ElastiCache's default is one node.
+        nodes = props.get("numCacheClusters", 1)
+        if not _number(nodes) or nodes < 2:
+            problems.append(f"numCacheClusters is {nodes!r}: a single node has no replica to fail over to")
+    for key in ("automaticFailoverEnabled", "multiAzEnabled"):
+        if not _true(props.get(key)):
+            problems.append(f"{key} is not true in {stack}")
+    return problems
+
+
+def aurora_auto_minor_upgrade(resource_type: str, props: Mapping[str, Any], stack: str) -> list[str]:
+    """Aurora takes minor versions (security fixes) in its maintenance window (checkov CKV_AWS_226)."""
+    # Unset is AWS's default, true; like checkov, only an explicit false fails.
+    if _given(props, "autoMinorVersionUpgrade") and not _true(props.get("autoMinorVersionUpgrade")):
+        return [
+            "autoMinorVersionUpgrade is false: minor versions, and their security fixes, wait for a person"
+        ]
+    return []
+
+
+def rds_performance_insights_cmk(resource_type: str, props: Mapping[str, Any], stack: str) -> list[str]:
+    """Performance Insights, which keeps query text, is encrypted with our own KMS key."""
+    if _true(props.get("performanceInsightsEnabled")) and not _given(props, "performanceInsightsKmsKeyId"):
+        return [
+            "performanceInsightsEnabled without performanceInsightsKmsKeyId: its data (query text included) "
+            "would use the AWS-managed key, outside our key policy"
+        ]
+    return []
+
+
 # --- keys, logs, tags -----------------------------------------------------------------------------------
 
 KMS_KEY = "aws:kms/key:Key"
@@ -310,6 +455,125 @@ def log_group_retention(resource_type: str, props: Mapping[str, Any], stack: str
     if isinstance(days, int | float) and days > 0:
         return []
     return ["retentionInDays is unset: events are kept (and billed) forever"]
+
+
+def log_group_cmk(resource_type: str, props: Mapping[str, Any], stack: str) -> list[str]:
+    """Log groups are encrypted with our KMS key, whose policy says who may read them."""
+    if _given(props, "kmsKeyId"):
+        return []
+    return ["no kmsKeyId: events are encrypted with a key CloudWatch Logs owns, outside our key policy"]
+
+
+def _named(principal: Any) -> bool:
+    """Whether a statement's ``Principal`` names someone: anything but ``"*"`` (or ``{"AWS": "*"}``) alone."""
+    if isinstance(principal, str):
+        return principal != "*"
+    return any(value != "*" for listed in _mapping(principal).values() for value in _listed(listed))
+
+
+def kms_key_policy(resource_type: str, props: Mapping[str, Any], stack: str) -> list[str]:
+    """KMS keys have an explicit key policy that names who may use them; never everyone unconditionally."""
+    if not _given(props, "policy"):
+        return [
+            "no policy: AWS's default key policy lets any principal IAM allows in the account use the key"
+        ]
+    document = _document(props.get("policy"))
+    if document is None:
+        return ["policy is not a JSON policy document"]
+    allowed = [
+        (label, statement) for label, statement in _statements(document) if statement.get("Effect") == "Allow"
+    ]
+    problems = []
+    if not any(_named(statement.get("Principal")) for _, statement in allowed):
+        problems.append("no statement allows a named principal: the policy names no one but '*'")
+    problems += [
+        f"statement {label} allows Principal '*' with no Condition: any AWS principal may use the key"
+        for label, statement in allowed
+        if "Principal" in statement and not _named(statement["Principal"]) and not statement.get("Condition")
+    ]
+    return problems
+
+
+AUDIT_LOG_GROUPS = (re.compile(r"/aws/eks/[^/]+/cluster"), re.compile(r"/aws/rds/cluster/[^/]+/postgresql"))
+"""Names of the log groups that hold audit trails: EKS's control plane, Aurora PostgreSQL's log."""
+AUDIT_LOG_RETENTION_DAYS = 365
+
+
+def audit_log_retention(resource_type: str, props: Mapping[str, Any], stack: str) -> list[str]:
+    """In prod the audit log groups (EKS control plane, Aurora PostgreSQL) keep events at least a year.
+
+    A group that never expires (``retentionInDays`` unset or 0, as CloudWatch Logs reads both) keeps them
+    longer than that and passes; ``log-group-retention`` reports it for its cost.
+    """
+    if stack != PRODUCTION_STACK:
+        return []
+    name = props.get("name")
+    if not isinstance(name, str) or not any(pattern.fullmatch(name) for pattern in AUDIT_LOG_GROUPS):
+        return []
+    days = props.get("retentionInDays", 0)
+    if not _number(days):
+        return [f"retentionInDays is {days!r}, not a number of days"]
+    if days == 0 or days >= AUDIT_LOG_RETENTION_DAYS:
+        return []
+    return [
+        f"retentionInDays is {days:g}: {name} holds an audit trail, "
+        f"kept at least {AUDIT_LOG_RETENTION_DAYS} days in {stack}"
+    ]
+
+
+SECRET = "aws:secretsmanager/secret:Secret"
+
+
+def secrets_cmk(resource_type: str, props: Mapping[str, Any], stack: str) -> list[str]:
+    """Secrets Manager secrets are encrypted with our KMS key, not the account's aws/secretsmanager key."""
+    if _given(props, "kmsKeyId"):
+        return []
+    return ["no kmsKeyId: the secret uses the AWS-managed aws/secretsmanager key, outside our key policy"]
+
+
+IAM_POLICY_DOCUMENTS = (
+    "aws:iam/policy:Policy",
+    "aws:iam/rolePolicy:RolePolicy",
+    "aws:iam/userPolicy:UserPolicy",
+    "aws:iam/groupPolicy:GroupPolicy",
+)
+IAM_ROLE = "aws:iam/role:Role"
+IAM_ATTACHMENTS = (
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+    "aws:iam/userPolicyAttachment:UserPolicyAttachment",
+    "aws:iam/groupPolicyAttachment:GroupPolicyAttachment",
+    "aws:iam/policyAttachment:PolicyAttachment",
+)
+ADMIN_ACTIONS = ("*", "*:*")
+ADMINISTRATOR_ACCESS = ":iam::aws:policy/AdministratorAccess"
+"""How the ARN of AWS's managed AdministratorAccess policy ends, in every partition."""
+
+
+def iam_no_admin_wildcard(resource_type: str, props: Mapping[str, Any], stack: str) -> list[str]:
+    """No IAM policy allows every action on every resource (nor attaches AWS's AdministratorAccess)."""
+    if resource_type in IAM_ATTACHMENTS:
+        arn = props.get("policyArn")
+        if isinstance(arn, str) and arn.endswith(ADMINISTRATOR_ACCESS):
+            return [f"policyArn is {arn}: every action on every resource"]
+        return []
+    if resource_type == IAM_ROLE:
+        documents = [
+            (f"inlinePolicies[{index}].policy", _mapping(inline).get("policy"))
+            for index, inline in enumerate(_items(props.get("inlinePolicies")))
+        ]
+    else:
+        documents = [("policy", props.get("policy"))]
+    problems = []
+    for path, text in documents:
+        document = _document(text)
+        for label, statement in _statements(document) if document is not None else []:
+            if (
+                statement.get("Effect") == "Allow"
+                and any(action in ADMIN_ACTIONS for action in _listed(statement.get("Action")))
+                and "*" in _listed(statement.get("Resource"))
+            ):
+                problems.append(f"{path}: statement {label} allows Action '*' on Resource '*'")
+    return problems
 
 
 TAGGABLE: frozenset[str] = frozenset(
@@ -420,6 +684,27 @@ RULES: tuple[Rule, ...] = (
         no_public_ingress,
     ),
     Rule(
+        "no-wide-port-ranges",
+        "Ingress opens at most 100 ports at once, and every protocol only from a security group.",
+        MANDATORY,
+        (SECURITY_GROUP, INGRESS_RULE, SECURITY_GROUP_RULE),
+        no_wide_port_ranges,
+    ),
+    Rule(
+        "default-security-group-closed",
+        "The VPC's default security group has no ingress and no egress rules.",
+        MANDATORY,
+        (DEFAULT_SECURITY_GROUP,),
+        default_security_group_closed,
+    ),
+    Rule(
+        "subnet-no-public-ip",
+        "Subnets do not give instances a public IP address at launch.",
+        MANDATORY,
+        ("aws:ec2/subnet:Subnet",),
+        subnet_no_public_ip,
+    ),
+    Rule(
         "eks-secrets-encryption",
         "EKS encrypts Kubernetes secrets with a KMS key.",
         MANDATORY,
@@ -469,6 +754,13 @@ RULES: tuple[Rule, ...] = (
         rds_iam_auth,
     ),
     Rule(
+        "aurora-auto-minor-upgrade",
+        "Aurora clusters and instances take minor version upgrades automatically.",
+        ADVISORY,
+        (RDS_CLUSTER, RDS_CLUSTER_INSTANCE),
+        aurora_auto_minor_upgrade,
+    ),
+    Rule(
         "rds-backup-retention",
         "Aurora keeps automated backups 30 days in prod, 7 in other stacks, 1 in dev.",
         MANDATORY,
@@ -481,6 +773,13 @@ RULES: tuple[Rule, ...] = (
         MANDATORY,
         (RDS_CLUSTER_INSTANCE, RDS_INSTANCE),
         rds_instance_private,
+    ),
+    Rule(
+        "rds-performance-insights-cmk",
+        "Performance Insights is encrypted with a customer-managed KMS key.",
+        MANDATORY,
+        (RDS_CLUSTER, RDS_CLUSTER_INSTANCE, RDS_INSTANCE),
+        rds_performance_insights_cmk,
     ),
     Rule(
         "prod-deletion-protection",
@@ -504,6 +803,13 @@ RULES: tuple[Rule, ...] = (
         elasticache_auth,
     ),
     Rule(
+        "elasticache-multi-az-in-prod",
+        "In prod ElastiCache runs at least two nodes across zones with automatic failover.",
+        MANDATORY,
+        (REPLICATION_GROUP,),
+        elasticache_multi_az_in_prod,
+    ),
+    Rule(
         "kms-key-rotation",
         "Symmetric KMS keys rotate automatically.",
         MANDATORY,
@@ -511,11 +817,46 @@ RULES: tuple[Rule, ...] = (
         kms_key_rotation,
     ),
     Rule(
+        "kms-key-policy",
+        "KMS keys have an explicit key policy that names who may use them.",
+        MANDATORY,
+        (KMS_KEY,),
+        kms_key_policy,
+    ),
+    Rule(
         "log-group-retention",
         "CloudWatch log groups set a retention period.",
         ADVISORY,
         (LOG_GROUP,),
         log_group_retention,
+    ),
+    Rule(
+        "log-group-cmk",
+        "CloudWatch log groups are encrypted with a customer-managed KMS key.",
+        MANDATORY,
+        (LOG_GROUP,),
+        log_group_cmk,
+    ),
+    Rule(
+        "audit-log-retention",
+        "In prod the EKS control-plane and Aurora PostgreSQL log groups keep events at least 365 days.",
+        MANDATORY,
+        (LOG_GROUP,),
+        audit_log_retention,
+    ),
+    Rule(
+        "secrets-cmk",
+        "Secrets Manager secrets are encrypted with a customer-managed KMS key.",
+        MANDATORY,
+        (SECRET,),
+        secrets_cmk,
+    ),
+    Rule(
+        "iam-no-admin-wildcard",
+        "No IAM policy allows Action '*' on Resource '*', nor attaches AdministratorAccess.",
+        MANDATORY,
+        (*IAM_POLICY_DOCUMENTS, IAM_ROLE, *IAM_ATTACHMENTS),
+        iam_no_admin_wildcard,
     ),
     Rule(
         "required-tags",

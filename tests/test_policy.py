@@ -1,8 +1,10 @@
-"""The policy pack: each rule's pass and fail cases, the stacks against it, the offline preview's exit 3,
-the pulumi-policy pack built from the rule table, and the replacement guard."""
+"""The policy pack: each rule's pass and fail cases (and a pair that differs by one change), the stacks
+against it, the offline preview's exit 3, the pulumi-policy pack built from the rule table, and the
+replacement guard."""
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import runpy
@@ -48,6 +50,11 @@ REDIS = "aws:elasticache/replicationGroup:ReplicationGroup"
 KMS = "aws:kms/key:Key"
 LOGS = "aws:cloudwatch/logGroup:LogGroup"
 VPC = "aws:ec2/vpc:Vpc"
+SUBNET = "aws:ec2/subnet:Subnet"
+SECRET = "aws:secretsmanager/secret:Secret"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 NAMESPACE = "kubernetes:core/v1:Namespace"
 PEER_AUTH = "kubernetes:security.istio.io/v1:PeerAuthentication"
 
@@ -57,10 +64,43 @@ ALL_LOGS = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 ENCRYPTED_DISK = [{"deviceName": "/dev/xvda", "ebs": {"encrypted": "true", "volumeSize": 50}}]
 SECURE_AURORA = {"storageEncrypted": True, "kmsKeyId": KEY_ARN}
 SECURE_REDIS = {"atRestEncryptionEnabled": True, "transitEncryptionEnabled": True}
+HA_REDIS = {"numCacheClusters": 2, "automaticFailoverEnabled": True, "multiAzEnabled": True}
+ROOT = "arn:aws:iam::123456789012:root"
+KEY_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Sid": "Administer",
+            "Effect": "Allow",
+            "Principal": {"AWS": ROOT},
+            "Action": "kms:*",
+            "Resource": "*",
+        },
+        {
+            "Sid": "ThroughRds",
+            "Effect": "Allow",
+            "Principal": {"AWS": "*"},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"kms:ViaService": "rds.us-east-1.amazonaws.com"}},
+        },
+    ],
+}
+AUDIT_GROUP = {"name": "/aws/eks/platform-prod/cluster", "retentionInDays": 365}
 
 
 def tags(stack: str, **overrides: str) -> dict[str, str]:
     return {"Project": "platform", "Stack": stack, "ManagedBy": "pulumi", "Name": "x", **overrides}
+
+
+def key_policy(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def iam_policy(action: Any, resource: Any, effect: str = "Allow") -> str:
+    return json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": effect, "Action": action, "Resource": resource}]}
+    )
 
 
 def mtls(mode: str | None, **ports: str) -> dict[str, Any]:
@@ -191,6 +231,113 @@ PASSING: dict[str, tuple[str, str, dict[str, Any], str]] = {
         "istio-strict-mtls",
         PEER_AUTH,
         mtls("STRICT", **{"8080": "STRICT"}),
+        "dev",
+    ),
+    "node to node, every protocol": (
+        "no-wide-port-ranges",
+        INGRESS,
+        {"ipProtocol": "-1", "referencedSecurityGroupId": "sg-1"},
+        "dev",
+    ),
+    "a hundred ports": (
+        "no-wide-port-ranges",
+        INGRESS,
+        {"ipProtocol": "tcp", "fromPort": 30000, "toPort": 30099, "cidrIpv4": "10.0.0.0/16"},
+        "dev",
+    ),
+    "every ICMP type": (
+        "no-wide-port-ranges",
+        SG_RULE,
+        {"type": "ingress", "protocol": "icmp", "fromPort": -1, "toPort": 255, "cidrBlocks": ["10.0.0.0/8"]},
+        "dev",
+    ),
+    "inline, every protocol within the group": (
+        "no-wide-port-ranges",
+        SG,
+        {"ingress": [{"protocol": "-1", "fromPort": 0, "toPort": 0, "self": True}]},
+        "dev",
+    ),
+    "a wide egress rule": (
+        "no-wide-port-ranges",
+        SG_RULE,
+        {"type": "egress", "protocol": "tcp", "fromPort": 0, "toPort": 65535, "cidrBlocks": ["0.0.0.0/0"]},
+        "dev",
+    ),
+    "default group emptied": (
+        "default-security-group-closed",
+        DEFAULT_SG,
+        {"ingress": [], "egress": []},
+        "dev",
+    ),
+    "no public IPs": ("subnet-no-public-ip", SUBNET, {"mapPublicIpOnLaunch": False}, "dev"),
+    "public IPs unset": ("subnet-no-public-ip", SUBNET, {"cidrBlock": "10.0.0.0/24"}, "dev"),
+    "minor upgrades on": ("aurora-auto-minor-upgrade", RDS, {"autoMinorVersionUpgrade": True}, "dev"),
+    "minor upgrades by AWS's default": ("aurora-auto-minor-upgrade", RDS_INSTANCE, {}, "dev"),
+    "Performance Insights on our key": (
+        "rds-performance-insights-cmk",
+        RDS_INSTANCE,
+        {"performanceInsightsEnabled": True, "performanceInsightsKmsKeyId": KEY_ARN},
+        "dev",
+    ),
+    "no Performance Insights": ("rds-performance-insights-cmk", RDS_INSTANCE, {}, "dev"),
+    "Redis across zones in prod": ("elasticache-multi-az-in-prod", REDIS, HA_REDIS, "prod"),
+    "Redis shards with replicas in prod": (
+        "elasticache-multi-az-in-prod",
+        REDIS,
+        {
+            "replicasPerNodeGroup": 1,
+            "numNodeGroups": 2,
+            "automaticFailoverEnabled": True,
+            "multiAzEnabled": True,
+        },
+        "prod",
+    ),
+    "one Redis node in dev": ("elasticache-multi-az-in-prod", REDIS, {"numCacheClusters": 1}, "dev"),
+    "a key policy naming its principals": ("kms-key-policy", KMS, {"policy": json.dumps(KEY_POLICY)}, "dev"),
+    "a key policy as a map": ("kms-key-policy", KMS, {"policy": KEY_POLICY}, "dev"),
+    "log group on our key": ("log-group-cmk", LOGS, {"kmsKeyId": KEY_ARN}, "dev"),
+    "EKS audit log a year in prod": ("audit-log-retention", LOGS, AUDIT_GROUP, "prod"),
+    "Aurora log kept forever in prod": (
+        "audit-log-retention",
+        LOGS,
+        {"name": "/aws/rds/cluster/platform-prod/postgresql"},
+        "prod",
+    ),
+    "EKS audit log a week in dev": (
+        "audit-log-retention",
+        LOGS,
+        {**AUDIT_GROUP, "retentionInDays": 7},
+        "dev",
+    ),
+    "another log group a month in prod": (
+        "audit-log-retention",
+        LOGS,
+        {"name": "/aws/elasticache/platform-prod/slow-log", "retentionInDays": 30},
+        "prod",
+    ),
+    "secret on our key": ("secrets-cmk", SECRET, {"kmsKeyId": KEY_ARN}, "dev"),
+    "a scoped role policy": (
+        "iam-no-admin-wildcard",
+        ROLE_POLICY,
+        {"policy": iam_policy("s3:GetObject", "*")},
+        "dev",
+    ),
+    "every action on one bucket": (
+        "iam-no-admin-wildcard",
+        ROLE_POLICY,
+        {"policy": iam_policy("*", "arn:aws:s3:::platform")},
+        "dev",
+    ),
+    "denying everything": (
+        "iam-no-admin-wildcard",
+        ROLE_POLICY,
+        {"policy": iam_policy("*", "*", "Deny")},
+        "dev",
+    ),
+    "an AWS managed policy attached": (
+        "iam-no-admin-wildcard",
+        ATTACHMENT,
+        {"policyArn": "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy", "role": "node"},
         "dev",
     ),
 }
@@ -381,6 +528,437 @@ FAILING: dict[str, tuple[str, str, dict[str, Any], str, str]] = {
         "dev",
         "portLevelMtls.8080.mode is 'DISABLE'",
     ),
+    "control plane to every high port": (
+        "no-wide-port-ranges",
+        INGRESS,
+        {"ipProtocol": "tcp", "fromPort": 1025, "toPort": 65535, "referencedSecurityGroupId": "sg-cluster"},
+        "dev",
+        "ports 1025-65535 open 64511 ports",
+    ),
+    "every protocol from the VPC": (
+        "no-wide-port-ranges",
+        INGRESS,
+        {"ipProtocol": "-1", "cidrIpv4": "10.0.0.0/16"},
+        "dev",
+        "protocol is -1",
+    ),
+    "inline, every protocol from a group and a range": (
+        "no-wide-port-ranges",
+        SG,
+        {
+            "ingress": [
+                {
+                    "protocol": "-1",
+                    "fromPort": 0,
+                    "toPort": 0,
+                    "securityGroups": ["sg-1"],
+                    "cidrBlocks": ["10.0.0.0/8"],
+                }
+            ]
+        },
+        "dev",
+        "ingress[0].protocol is -1",
+    ),
+    "a security group rule over a wide range": (
+        "no-wide-port-ranges",
+        SG_RULE,
+        {
+            "type": "ingress",
+            "protocol": "udp",
+            "fromPort": 1000,
+            "toPort": 2000,
+            "sourceSecurityGroupId": "sg-1",
+        },
+        "dev",
+        "ports 1000-2000 open 1001 ports",
+    ),
+    "default group rules left alone": (
+        "default-security-group-closed",
+        DEFAULT_SG,
+        {"vpcId": "vpc-1"},
+        "dev",
+        "ingress is unset",
+    ),
+    "default group admits": (
+        "default-security-group-closed",
+        DEFAULT_SG,
+        {"ingress": [{"protocol": "-1", "fromPort": 0, "toPort": 0, "self": True}], "egress": []},
+        "dev",
+        "ingress has 1 rule(s)",
+    ),
+    "public IPs as text": (
+        "subnet-no-public-ip",
+        SUBNET,
+        {"mapPublicIpOnLaunch": "true"},
+        "dev",
+        "mapPublicIpOnLaunch",
+    ),
+    "cluster without minor upgrades": (
+        "aurora-auto-minor-upgrade",
+        RDS,
+        {"autoMinorVersionUpgrade": False},
+        "dev",
+        "autoMinorVersionUpgrade is false",
+    ),
+    "Performance Insights on AWS's key": (
+        "rds-performance-insights-cmk",
+        RDS_INSTANCE,
+        {"performanceInsightsEnabled": True},
+        "dev",
+        "without performanceInsightsKmsKeyId",
+    ),
+    "one Redis node in prod": (
+        "elasticache-multi-az-in-prod",
+        REDIS,
+        {**HA_REDIS, "numCacheClusters": 1},
+        "prod",
+        "numCacheClusters is 1",
+    ),
+    "Redis node count unset in prod": (
+        "elasticache-multi-az-in-prod",
+        REDIS,
+        {"automaticFailoverEnabled": True, "multiAzEnabled": True},
+        "prod",
+        "numCacheClusters is 1",
+    ),
+    "Redis in one zone in prod": (
+        "elasticache-multi-az-in-prod",
+        REDIS,
+        {**HA_REDIS, "multiAzEnabled": False},
+        "prod",
+        "multiAzEnabled is not true",
+    ),
+    "Redis shards without replicas in prod": (
+        "elasticache-multi-az-in-prod",
+        REDIS,
+        {
+            "replicasPerNodeGroup": 0,
+            "numNodeGroups": 3,
+            "automaticFailoverEnabled": True,
+            "multiAzEnabled": True,
+        },
+        "prod",
+        "replicasPerNodeGroup is 0",
+    ),
+    "AWS's default key policy": ("kms-key-policy", KMS, {"enableKeyRotation": True}, "dev", "no policy"),
+    "a key policy that is not JSON": ("kms-key-policy", KMS, {"policy": "{Statement:"}, "dev", "not a JSON"),
+    "a key policy for everyone": (
+        "kms-key-policy",
+        KMS,
+        {"policy": key_policy({"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Resource": "*"})},
+        "dev",
+        "names no one but '*'",
+    ),
+    "a key open to every account": (
+        "kms-key-policy",
+        KMS,
+        {
+            "policy": key_policy(
+                KEY_POLICY["Statement"][0],
+                {
+                    "Sid": "Anyone",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": ["*"]},
+                    "Action": "kms:Decrypt",
+                    "Resource": "*",
+                },
+            )
+        },
+        "dev",
+        "statement Anyone allows Principal '*' with no Condition",
+    ),
+    "log group on CloudWatch's key": ("log-group-cmk", LOGS, {"retentionInDays": 7}, "dev", "no kmsKeyId"),
+    "Aurora audit log a month in prod": (
+        "audit-log-retention",
+        LOGS,
+        {"name": "/aws/rds/cluster/platform-prod/postgresql", "retentionInDays": 30},
+        "prod",
+        "retentionInDays is 30",
+    ),
+    "audit retention as text": (
+        "audit-log-retention",
+        LOGS,
+        {**AUDIT_GROUP, "retentionInDays": "365"},
+        "prod",
+        "not a number of days",
+    ),
+    "secret on the AWS key": ("secrets-cmk", SECRET, {"description": "token"}, "dev", "no kmsKeyId"),
+    "everything, listed": (
+        "iam-no-admin-wildcard",
+        "aws:iam/policy:Policy",
+        {"policy": iam_policy(["s3:GetObject", "*:*"], ["arn:aws:s3:::platform", "*"])},
+        "dev",
+        "policy: statement 0 allows Action '*' on Resource '*'",
+    ),
+    "an inline role policy for everything": (
+        "iam-no-admin-wildcard",
+        ROLE,
+        {"assumeRolePolicy": "{}", "inlinePolicies": [{"name": "all", "policy": iam_policy("*", "*")}]},
+        "dev",
+        "inlinePolicies[0].policy: statement 0",
+    ),
+    "AdministratorAccess attached": (
+        "iam-no-admin-wildcard",
+        ATTACHMENT,
+        {"policyArn": "arn:aws:iam::aws:policy/AdministratorAccess", "role": "node"},
+        "dev",
+        "policyArn is arn:aws:iam::aws:policy/AdministratorAccess",
+    ),
+}
+
+DROP = object()
+"""In a change, the key is removed."""
+
+
+def changed(props: dict[str, Any], path: tuple[str | int, ...], value: Any) -> dict[str, Any]:
+    """A deep copy of ``props`` with the value at ``path`` set to ``value`` (or removed, for DROP)."""
+    result = copy.deepcopy(props)
+    *parents, last = path
+    target: Any = result
+    for key in parents:
+        target = target[key]
+    if value is DROP:
+        del target[last]
+    else:
+        target[last] = value
+    return result
+
+
+# (rule, resource type, passing inputs, stack, (path, new value), a text each message list must contain):
+# each resource rule's pair, the failing one made from the passing one by one change.
+ONE_CHANGE: dict[str, tuple[str, str, dict[str, Any], str, tuple[tuple[str | int, ...], Any], str]] = {
+    "no-public-ingress": (
+        "no-public-ingress",
+        INGRESS,
+        {"cidrIpv4": "10.0.0.0/16"},
+        "dev",
+        (("cidrIpv4",), "0.0.0.0/0"),
+        "cidrIpv4 is 0.0.0.0/0",
+    ),
+    "no-wide-port-ranges": (
+        "no-wide-port-ranges",
+        INGRESS,
+        {"ipProtocol": "tcp", "fromPort": 1025, "toPort": 1124, "referencedSecurityGroupId": "sg-1"},
+        "dev",
+        (("toPort",), 1125),
+        "ports 1025-1125 open 101 ports",
+    ),
+    "default-security-group-closed": (
+        "default-security-group-closed",
+        DEFAULT_SG,
+        {"ingress": [], "egress": []},
+        "dev",
+        (("egress",), [{"protocol": "-1", "fromPort": 0, "toPort": 0, "cidrBlocks": ["0.0.0.0/0"]}]),
+        "egress has 1 rule(s)",
+    ),
+    "subnet-no-public-ip": (
+        "subnet-no-public-ip",
+        SUBNET,
+        {"mapPublicIpOnLaunch": False},
+        "dev",
+        (("mapPublicIpOnLaunch",), True),
+        "mapPublicIpOnLaunch is true",
+    ),
+    "eks-secrets-encryption": (
+        "eks-secrets-encryption",
+        EKS,
+        {"encryptionConfig": {"resources": ["secrets"], "provider": {"keyArn": KEY_ARN}}},
+        "dev",
+        (("encryptionConfig", "provider", "keyArn"), DROP),
+        "provider.keyArn",
+    ),
+    "eks-control-plane-logging": (
+        "eks-control-plane-logging",
+        EKS,
+        {"enabledClusterLogTypes": ALL_LOGS},
+        "dev",
+        (("enabledClusterLogTypes",), ALL_LOGS[:-1]),
+        "lacks scheduler",
+    ),
+    "eks-endpoint-access": (
+        "eks-endpoint-access",
+        EKS,
+        {"vpcConfig": {"endpointPublicAccess": False, "publicAccessCidrs": ["203.0.113.0/24"]}},
+        "prod",
+        (("vpcConfig", "endpointPublicAccess"), True),
+        "must be private",
+    ),
+    "launch-template-imdsv2": (
+        "launch-template-imdsv2",
+        LT,
+        {"metadataOptions": {"httpTokens": "required"}},
+        "dev",
+        (("metadataOptions", "httpTokens"), "optional"),
+        "'optional'",
+    ),
+    "launch-template-ebs-encrypted": (
+        "launch-template-ebs-encrypted",
+        LT,
+        {"blockDeviceMappings": ENCRYPTED_DISK},
+        "dev",
+        (("blockDeviceMappings", 0, "ebs", "encrypted"), "false"),
+        "blockDeviceMappings[0] (/dev/xvda)",
+    ),
+    "rds-storage-encrypted": (
+        "rds-storage-encrypted",
+        RDS,
+        SECURE_AURORA,
+        "dev",
+        (("kmsKeyId",), DROP),
+        "no kmsKeyId",
+    ),
+    "rds-iam-auth": (
+        "rds-iam-auth",
+        RDS,
+        {"iamDatabaseAuthenticationEnabled": True},
+        "dev",
+        (("iamDatabaseAuthenticationEnabled",), False),
+        "iamDatabaseAuthenticationEnabled",
+    ),
+    "aurora-auto-minor-upgrade": (
+        "aurora-auto-minor-upgrade",
+        RDS_INSTANCE,
+        {"autoMinorVersionUpgrade": True},
+        "dev",
+        (("autoMinorVersionUpgrade",), False),
+        "autoMinorVersionUpgrade is false",
+    ),
+    "rds-backup-retention": (
+        "rds-backup-retention",
+        RDS,
+        {"backupRetentionPeriod": 30},
+        "prod",
+        (("backupRetentionPeriod",), 29),
+        "at least 30",
+    ),
+    "rds-instance-private": (
+        "rds-instance-private",
+        RDS_INSTANCE,
+        {"publiclyAccessible": False},
+        "dev",
+        (("publiclyAccessible",), True),
+        "public address",
+    ),
+    "rds-performance-insights-cmk": (
+        "rds-performance-insights-cmk",
+        RDS_INSTANCE,
+        {"performanceInsightsEnabled": True, "performanceInsightsKmsKeyId": KEY_ARN},
+        "dev",
+        (("performanceInsightsKmsKeyId",), DROP),
+        "without performanceInsightsKmsKeyId",
+    ),
+    "prod-deletion-protection": (
+        "prod-deletion-protection",
+        RDS,
+        {"deletionProtection": True, "skipFinalSnapshot": False},
+        "prod",
+        (("skipFinalSnapshot",), True),
+        "skipFinalSnapshot is true",
+    ),
+    "elasticache-encryption": (
+        "elasticache-encryption",
+        REDIS,
+        {**SECURE_REDIS, "transitEncryptionMode": "required"},
+        "dev",
+        (("transitEncryptionMode",), "preferred"),
+        "'preferred'",
+    ),
+    "elasticache-auth": (
+        "elasticache-auth",
+        REDIS,
+        {"authToken": "s3cret", "port": 6379},
+        "dev",
+        (("authToken",), DROP),
+        "no authToken",
+    ),
+    "elasticache-multi-az-in-prod": (
+        "elasticache-multi-az-in-prod",
+        REDIS,
+        HA_REDIS,
+        "prod",
+        (("automaticFailoverEnabled",), False),
+        "automaticFailoverEnabled is not true in prod",
+    ),
+    "kms-key-rotation": (
+        "kms-key-rotation",
+        KMS,
+        {"enableKeyRotation": True},
+        "dev",
+        (("enableKeyRotation",), False),
+        "enableKeyRotation",
+    ),
+    "kms-key-policy": (
+        "kms-key-policy",
+        KMS,
+        {"enableKeyRotation": True, "policy": json.dumps(KEY_POLICY)},
+        "dev",
+        (("policy",), DROP),
+        "no policy",
+    ),
+    "log-group-retention": (
+        "log-group-retention",
+        LOGS,
+        {"retentionInDays": 7},
+        "dev",
+        (("retentionInDays",), 0),
+        "retentionInDays is unset",
+    ),
+    "log-group-cmk": (
+        "log-group-cmk",
+        LOGS,
+        {"kmsKeyId": KEY_ARN, "retentionInDays": 7},
+        "dev",
+        (("kmsKeyId",), DROP),
+        "no kmsKeyId",
+    ),
+    "audit-log-retention": (
+        "audit-log-retention",
+        LOGS,
+        AUDIT_GROUP,
+        "prod",
+        (("retentionInDays",), 364),
+        "retentionInDays is 364",
+    ),
+    "secrets-cmk": (
+        "secrets-cmk",
+        SECRET,
+        {"kmsKeyId": KEY_ARN},
+        "dev",
+        (("kmsKeyId",), DROP),
+        "no kmsKeyId",
+    ),
+    "iam-no-admin-wildcard": (
+        "iam-no-admin-wildcard",
+        ROLE_POLICY,
+        {"policy": iam_policy("s3:GetObject", "*"), "role": "node"},
+        "dev",
+        (("policy",), iam_policy("*", "*")),
+        "allows Action '*' on Resource '*'",
+    ),
+    "required-tags": (
+        "required-tags",
+        VPC,
+        {"tags": tags("dev")},
+        "dev",
+        (("tags", "ManagedBy"), DROP),
+        "tag ManagedBy is missing",
+    ),
+    "namespace-pod-security": (
+        "namespace-pod-security",
+        NAMESPACE,
+        labelled("restricted"),
+        "dev",
+        (("metadata", "labels", "pod-security.kubernetes.io/enforce"), "privileged"),
+        "'privileged'",
+    ),
+    "istio-strict-mtls": (
+        "istio-strict-mtls",
+        PEER_AUTH,
+        mtls("STRICT"),
+        "dev",
+        (("spec", "mtls", "mode"), "PERMISSIVE"),
+        "'PERMISSIVE', not 'STRICT'",
+    ),
 }
 
 
@@ -400,11 +978,21 @@ def test_rule_fails(case):
     assert any(expected in message for message in messages), messages
 
 
+@pytest.mark.parametrize("case", ONE_CHANGE)
+def test_one_change_turns_a_passing_resource_into_a_failing_one(case):
+    name, resource_type, props, stack, (path, value), expected = ONE_CHANGE[case]
+    rule = BY_NAME[name]
+    assert rule.violations(resource_type, props, stack) == []
+    messages = rule.violations(resource_type, changed(props, path, value), stack)
+    assert any(expected in message for message in messages), messages
+
+
 def test_every_rule_has_a_pass_and_a_fail_case():
     names = [rule.name for rule in RULES]
     assert len(set(names)) == len(names)
     assert {case[0] for case in PASSING.values()} == set(names)
     assert {case[0] for case in FAILING.values()} == set(names)
+    assert {case[0] for case in ONE_CHANGE.values()} == set(names)
 
 
 def test_a_rule_ignores_types_it_does_not_name():
@@ -429,6 +1017,18 @@ def test_references_unknown_in_a_preview_are_tested_for_presence_only():
     with pytest.raises(UnknownValueError):
         BY_NAME["elasticache-encryption"].violations(
             REDIS, unknown_checking_proxy({"atRestEncryptionEnabled": UNKNOWN_BOOLEAN_VALUE}), "prod"
+        )
+    key = unknown_checking_proxy({"kmsKeyId": UNKNOWN_STRING_VALUE})
+    for name, resource_type in (("log-group-cmk", LOGS), ("secrets-cmk", SECRET)):
+        assert BY_NAME[name].violations(resource_type, key, "prod") == []
+    insights = unknown_checking_proxy(
+        {"performanceInsightsEnabled": True, "performanceInsightsKmsKeyId": UNKNOWN_STRING_VALUE}
+    )
+    assert BY_NAME["rds-performance-insights-cmk"].violations(RDS_INSTANCE, insights, "prod") == []
+    # A key policy made from ARNs still to be created cannot be read: the pack skips the rule for it.
+    with pytest.raises(UnknownValueError):
+        BY_NAME["kms-key-policy"].violations(
+            KMS, unknown_checking_proxy({"policy": UNKNOWN_STRING_VALUE}), "prod"
         )
 
 
@@ -559,7 +1159,9 @@ def _preview(plan: Plan, monkeypatch: pytest.MonkeyPatch) -> Ran:
 
 
 def test_preview_prints_advisory_violations_and_passes(dev_plan, monkeypatch):
-    plan = edited(dev_plan, add=[resource(dev_plan, LOGS, "forever", {"tags": tags("dev")})])
+    plan = edited(
+        dev_plan, add=[resource(dev_plan, LOGS, "forever", {"kmsKeyId": KEY_ARN, "tags": tags("dev")})]
+    )
     result = _preview(plan, monkeypatch)
     assert result.returncode == 0, result.stdout
     assert "log-group-retention" in result.stdout
@@ -600,8 +1202,9 @@ def test_summary_lists_violations_or_says_there_are_none(dev_plan):
 
 def test_pack_has_one_policy_per_rule_at_its_enforcement():
     built = policies()
-    assert [(p.name, p.enforcement_level) for p in built] == [
-        (rule.name, pulumi_policy.EnforcementLevel(rule.enforcement.value)) for rule in RULES
+    assert [(p.name, p.enforcement_level, p.description) for p in built] == [
+        (rule.name, pulumi_policy.EnforcementLevel(rule.enforcement.value), rule.description)
+        for rule in RULES
     ]
     assert all(isinstance(p, pulumi_policy.ResourceValidationPolicy) for p in built)
     levels = {rule.enforcement for rule in RULES}
