@@ -1,16 +1,31 @@
-"""The platform's policy rules: plain functions over one resource's type and inputs.
+"""The platform's policy rules: plain functions over one resource, or over the whole stack.
 
-A rule sees what the engine hands a policy pack: the resource's type token and its inputs in engine
-form (camelCase keys, secrets in the clear) and the stack's name, and returns its violations as
-messages, none when the resource complies. ``pulumi preview --policy-pack policy`` runs them through
-``policy/__main__.py``; ``python -m offline preview`` runs the same functions over the inputs its plan
-recorded (``offline/policy.py``). Nothing here imports Pulumi, so both can.
+A resource rule (:class:`Rule`) sees what the engine hands a policy pack for one resource: its type token,
+its inputs in engine form (camelCase keys, secrets in the clear) and the stack's name, and returns its
+violations as messages, none when the resource complies. A stack rule (:class:`StackRule`) sees every
+resource of the stack at once as :class:`StackResource` records (type, URN, name, props, the URNs it depends
+on), for what only the relations between resources show: which security groups a launch template names,
+whether a backup selection lists the Aurora cluster. ``pulumi preview --policy-pack policy`` runs both
+through ``policy/__main__.py``; ``python -m offline preview`` runs the same functions over its plan
+(``offline/policy.py``). Nothing here imports Pulumi, so both can.
 
-During a real preview an input that waits on a resource not created yet is unknown, and pulumi-policy
-skips a rule (with an advisory note) for a resource when the rule reads one. So references made by
-other resources (a KMS key's ARN, a generated AUTH token) are tested for presence only, which reads
-no value. Lists and maps are tested as ``Sequence`` and ``Mapping``: the pack's inputs are read-only
-proxies, not ``list`` and ``dict``.
+Inputs and outputs: the engine analyses each resource with its *inputs* (``Analyze``, before the step) but
+the stack with each resource's *outputs* (``AnalyzeStack``, once every step is planned or done). The AWS
+provider's outputs repeat its inputs under the same names and add what AWS computes (``id``, ``arn``, the
+cluster security group EKS makes), so a stack rule reads the names a resource rule would, plus those.
+
+Unknown values. During a real preview a value that waits on a resource not created yet is unknown.
+
+- A resource rule gets pulumi-policy's proxy, which raises when a rule reads an unknown value; the pack then
+  skips that rule for that resource (with an advisory note). So references made by other resources (a KMS
+  key's ARN, a generated AUTH token) are tested for presence only, which reads no value.
+- A stack rule gets plain values with :data:`UNKNOWN` in place of each unknown (``policy/pack.py`` puts it
+  there), because one raise would skip the rule for the whole stack. It tests :func:`known` before it
+  compares, and where a value it needs is unknown it falls back to what is known (a dependency) or passes:
+  no rule fails on a value the preview cannot know.
+
+Lists and maps are tested as ``Sequence`` and ``Mapping``: the pack's inputs are read-only proxies, not
+``list`` and ``dict``.
 """
 
 from __future__ import annotations
@@ -21,6 +36,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from fnmatch import fnmatchcase
 from typing import Any, TypeGuard
 
 PRODUCTION_STACK = "prod"
@@ -77,6 +93,64 @@ class Rule:
         return self.check(resource_type, props, stack) if self.applies_to(resource_type) else []
 
 
+class Unknown:
+    """The type of :data:`UNKNOWN`."""
+
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+
+UNKNOWN = Unknown()
+"""A value a preview cannot know yet, as stack rules see it (in place of pulumi-policy's sentinels)."""
+
+
+def known(value: Any) -> bool:
+    """Whether a stack rule's ``value`` is known; an unset one (``None``) is known to be unset."""
+    return value is not UNKNOWN
+
+
+@dataclass(frozen=True)
+class StackResource:
+    """One resource of the stack as a stack rule sees it: a small read-only record."""
+
+    type: str
+    urn: str
+    name: str
+    props: Mapping[str, Any]
+    """Its outputs in engine form: its inputs under the same names plus what the provider computed
+    (``id``, ``arn``...), secrets in the clear, :data:`UNKNOWN` where the preview cannot know a value."""
+    dependencies: frozenset[str] = frozenset()
+    """URNs of what it depends on: explicit ``depends_on`` and the resources its inputs come from."""
+
+
+StackCheck = Callable[[Sequence[StackResource], str], list[tuple[str, str]]]
+"""``(resources, stack) -> [(urn, message), ...]``: each violation names the resource it is about."""
+
+
+@dataclass(frozen=True)
+class StackRule:
+    """A policy over the whole stack: its name, what it asks, how hard, what it reports on, its check."""
+
+    name: str
+    description: str
+    enforcement: Enforcement
+    resource_types: tuple[str, ...]
+    """Type tokens of the resources its violations name; it reads other types too."""
+    check: StackCheck
+
+    def applies_to(self, resource_type: str) -> bool:
+        """Whether the rule reports on resources of ``resource_type``."""
+        return resource_type in self.resource_types
+
+    def violations(self, resources: Sequence[StackResource], stack: str) -> list[tuple[str, str]]:
+        """``(urn, message)`` of each violation in the stack; none when it complies."""
+        return self.check(resources, stack)
+
+
+AnyRule = Rule | StackRule
+"""Either kind of rule, as ``RULES`` holds them."""
+
+
 # --- reading engine-form inputs -------------------------------------------------------------------------
 
 
@@ -127,6 +201,39 @@ def _statements(document: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any
         (str(_mapping(statement).get("Sid") or index), _mapping(statement))
         for index, statement in enumerate(statements)
     ]
+
+
+def _of_type(resources: Sequence[StackResource], *types: str) -> list[StackResource]:
+    return [resource for resource in resources if resource.type in types]
+
+
+def _known_text(value: Any) -> TypeGuard[str]:
+    """A known, non-empty string (:data:`UNKNOWN` and unset values are not)."""
+    return isinstance(value, str) and value != ""
+
+
+def _dig(value: Any, *keys: str, default: Any = None) -> Any:
+    """``value[k1][k2]...``: ``default`` where a key is unset, UNKNOWN where a step is unknown."""
+    for key in keys:
+        if not known(value):
+            return UNKNOWN
+        if not isinstance(value, Mapping) or key not in value:
+            return default
+        value = value[key]
+    return value
+
+
+def _refers(dependent: StackResource, reference: Any, target: StackResource, wanted: Any) -> bool:
+    """Whether ``dependent``'s ``reference`` (an ID or ARN) names ``target``, whose own value is ``wanted``.
+
+    When either side is unknown (a preview of resources not created yet), a dependency of ``dependent`` on
+    ``target`` stands for the reference; an unset reference names nothing.
+    """
+    if reference is None:
+        return False
+    if _known_text(reference) and _known_text(wanted):
+        return bool(reference == wanted)
+    return target.urn in dependent.dependencies
 
 
 def _open_to_all(cidr: Any) -> bool:
@@ -246,6 +353,20 @@ def subnet_no_public_ip(resource_type: str, props: Mapping[str, Any], stack: str
     return []
 
 
+VPC = "aws:ec2/vpc:Vpc"
+FLOW_LOG = "aws:ec2/flowLog:FlowLog"
+
+
+def vpc_flow_logs(resources: Sequence[StackResource], stack: str) -> list[tuple[str, str]]:
+    """Every VPC has a flow log of its own (``vpcId``), so its traffic can be traced after the fact."""
+    flow_logs = _of_type(resources, FLOW_LOG)
+    return [
+        (vpc.urn, "no aws.ec2.FlowLog has this VPC's vpcId: its traffic is recorded nowhere")
+        for vpc in _of_type(resources, VPC)
+        if not any(_refers(log, log.props.get("vpcId"), vpc, vpc.props.get("id")) for log in flow_logs)
+    ]
+
+
 # --- EKS ------------------------------------------------------------------------------------------------
 
 EKS_CLUSTER = "aws:eks/cluster:Cluster"
@@ -310,6 +431,66 @@ def launch_template_ebs_encrypted(resource_type: str, props: Mapping[str, Any], 
         for index, ebs in volumes
         if not _true(ebs.get("encrypted"))
     ]
+
+
+SECURITY_GROUP_CLUSTER_TAG = "kubernetes.io/cluster/"
+"""The tag (``kubernetes.io/cluster/<cluster name>``) by which Kubernetes finds a node's security group."""
+
+
+def _cluster_tagged(props: Mapping[str, Any]) -> bool | None:
+    """Whether a security group carries a ``kubernetes.io/cluster/`` tag; None when its tags are unknown."""
+    tag_maps = [props.get("tags"), props.get("tagsAll")]
+    if not all(known(tags) for tags in tag_maps):
+        return None
+    return any(str(key).startswith(SECURITY_GROUP_CLUSTER_TAG) for tags in tag_maps for key in _mapping(tags))
+
+
+def one_tagged_security_group_per_node(
+    resources: Sequence[StackResource], stack: str
+) -> list[tuple[str, str]]:
+    """Each node (launch template) has exactly one security group tagged ``kubernetes.io/cluster/<name>``.
+
+    The service controller picks that group to admit a load balancer's traffic; with two it fails the
+    Service, with none its traffic never reaches the node. EKS tags the cluster security group it makes
+    (the cluster's ``vpcConfig.clusterSecurityGroupId``) itself, so that one counts as tagged; a launch
+    template that names no group gets just that one from EKS. A template naming an ID the preview cannot
+    know yet is skipped.
+    """
+    tagged: dict[str, bool | None] = {}
+    for group in _of_type(resources, SECURITY_GROUP):
+        if _known_text(group_id := group.props.get("id")):
+            tagged[group_id] = _cluster_tagged(group.props)
+    for cluster in _of_type(resources, EKS_CLUSTER):
+        if _known_text(own := _dig(cluster.props, "vpcConfig", "clusterSecurityGroupId")):
+            tagged[own] = True
+    problems = []
+    for template in _of_type(resources, LAUNCH_TEMPLATE):
+        listed = template.props.get("vpcSecurityGroupIds")
+        ids = _items(listed)
+        if not known(listed) or not ids or not all(_known_text(group_id) for group_id in ids):
+            continue
+        flags = [tagged.get(group_id, False) for group_id in ids]
+        if None in flags:
+            continue
+        count = flags.count(True)
+        if count == 0:
+            problems.append(
+                (
+                    template.urn,
+                    f"none of vpcSecurityGroupIds is tagged {SECURITY_GROUP_CLUSTER_TAG}<name>: "
+                    "load balancer traffic would never be admitted to the node",
+                )
+            )
+        elif count > 1:
+            names = ", ".join(group_id for group_id, flag in zip(ids, flags, strict=True) if flag)
+            problems.append(
+                (
+                    template.urn,
+                    f"{count} of vpcSecurityGroupIds are tagged {SECURITY_GROUP_CLUSTER_TAG}<name> "
+                    f"({names}): the service controller fails every LoadBalancer Service on the node",
+                )
+            )
+    return problems
 
 
 # --- data tier ------------------------------------------------------------------------------------------
@@ -433,6 +614,138 @@ def rds_performance_insights_cmk(resource_type: str, props: Mapping[str, Any], s
             "would use the AWS-managed key, outside our key policy"
         ]
     return []
+
+
+AURORA_INSTANCES_IN_PROD = 2
+"""Fewest instances of a prod Aurora cluster: a writer, and a reader in another zone to fail over to."""
+
+
+def aurora_replicas_in_prod(resources: Sequence[StackResource], stack: str) -> list[tuple[str, str]]:
+    """In prod each Aurora cluster has at least two instances (``clusterIdentifier``), so it survives one."""
+    if stack != PRODUCTION_STACK:
+        return []
+    instances = _of_type(resources, RDS_CLUSTER_INSTANCE)
+    problems = []
+    for cluster in _of_type(resources, RDS_CLUSTER):
+        identifier = cluster.props.get("clusterIdentifier")
+        if not _known_text(identifier):
+            identifier = cluster.props.get("id")
+        count = sum(
+            _refers(instance, instance.props.get("clusterIdentifier"), cluster, identifier)
+            for instance in instances
+        )
+        if count < AURORA_INSTANCES_IN_PROD:
+            problems.append(
+                (
+                    cluster.urn,
+                    f"{count} aws.rds.ClusterInstance(s) in {stack}, fewer than {AURORA_INSTANCES_IN_PROD}: "
+                    "nothing to fail over to",
+                )
+            )
+    return problems
+
+
+BACKUP_SELECTION = "aws:backup/selection:Selection"
+
+
+def _selects(selection: StackResource, cluster: StackResource) -> bool:
+    """Whether an AWS Backup selection's ``resources`` (ARNs, ``*`` wildcards allowed) take in ``cluster``."""
+    arn = cluster.props.get("arn")
+    listed = selection.props.get("resources")
+    entries = _items(listed)
+    if _known_text(arn) and any(_known_text(entry) and fnmatchcase(arn, entry) for entry in entries):
+        return True
+    undecided = not _known_text(arn) or not known(listed) or not all(_known_text(entry) for entry in entries)
+    return undecided and cluster.urn in selection.dependencies
+
+
+def backup_selects_aurora(resources: Sequence[StackResource], stack: str) -> list[tuple[str, str]]:
+    """In prod an AWS Backup selection lists every Aurora cluster's ARN, so its backups outlive the cluster.
+
+    When a cluster's ARN (or a selection's list) is unknown in a preview, a selection that depends on the
+    cluster counts as taking it in.
+    """
+    if stack != PRODUCTION_STACK:
+        return []
+    selections = _of_type(resources, BACKUP_SELECTION)
+    return [
+        (
+            cluster.urn,
+            f"no aws.backup.Selection lists this cluster's ARN in resources: AWS Backup never copies it "
+            f"in {stack}",
+        )
+        for cluster in _of_type(resources, RDS_CLUSTER)
+        if not any(_selects(selection, cluster) for selection in selections)
+    ]
+
+
+AUTH_TOKEN_SPECIALS = "!&#$^<>-"
+"""The only printable special characters ElastiCache takes in an AUTH token (letters and digits besides)."""
+AUTH_TOKEN_LENGTH = (16, 128)
+RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
+RANDOM_DEFAULT_SPECIALS = "!@#$%&*()-_=+[]{}<>:?"
+"""The specials a ``random.RandomPassword`` draws from when its ``overrideSpecial`` is unset or empty."""
+
+
+def _refused_in_token(text: str) -> str:
+    """The characters of ``text`` an AUTH token may not hold, sorted, each once."""
+    return "".join(
+        sorted({c for c in text if not (c.isascii() and c.isalnum()) and c not in AUTH_TOKEN_SPECIALS})
+    )
+
+
+def _token_length_problem(key: str, length: float) -> list[str]:
+    low, high = AUTH_TOKEN_LENGTH
+    return (
+        []
+        if low <= length <= high
+        else [f"{key} is {length:g} character(s); ElastiCache takes {low} to {high}"]
+    )
+
+
+def _password_problems(props: Mapping[str, Any]) -> list[str]:
+    """Why a random password would make an AUTH token ElastiCache refuses; nothing where it is unknown."""
+    length = props.get("length")
+    problems = _token_length_problem("length", length) if _number(length) else []
+    special, override = props.get("special"), props.get("overrideSpecial")
+    if special is None:
+        special = True  # the provider's default
+    if not (known(special) and known(override)) or not _true(special):
+        return problems
+    if override:
+        if refused := _refused_in_token(str(override)):
+            problems.append(f"overrideSpecial {override!r} holds {refused!r}, which ElastiCache refuses")
+    else:
+        problems.append(
+            f"special is true with no overrideSpecial: the provider draws from {RANDOM_DEFAULT_SPECIALS!r}, "
+            f"and ElastiCache takes only {AUTH_TOKEN_SPECIALS!r}"
+        )
+    return problems
+
+
+def elasticache_auth_token_charset(resources: Sequence[StackResource], stack: str) -> list[tuple[str, str]]:
+    """ElastiCache AUTH tokens are 16 to 128 letters, digits and only ``!&#$^<>-``: the token where it is
+    known, and each random password it is made from."""
+    problems = []
+    for group in _of_type(resources, REPLICATION_GROUP):
+        token = group.props.get("authToken")
+        if _known_text(token):
+            problems += [(group.urn, problem) for problem in _token_length_problem("authToken", len(token))]
+            if _refused_in_token(token):
+                # The token is a secret: say what is wrong, not which characters it holds.
+                problems.append(
+                    (
+                        group.urn,
+                        f"authToken holds characters ElastiCache refuses (it takes {AUTH_TOKEN_SPECIALS!r})",
+                    )
+                )
+        for password in _of_type(resources, RANDOM_PASSWORD):
+            if password.urn in group.dependencies:
+                problems += [
+                    (password.urn, f"makes the AUTH token of {group.name}: {problem}")
+                    for problem in _password_problems(password.props)
+                ]
+    return problems
 
 
 # --- keys, logs, tags -----------------------------------------------------------------------------------
@@ -670,12 +983,77 @@ def istio_strict_mtls(resource_type: str, props: Mapping[str, Any], stack: str) 
     return problems
 
 
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+HORIZONTAL_POD_AUTOSCALERS = tuple(
+    f"kubernetes:autoscaling/{version}:HorizontalPodAutoscaler"
+    for version in ("v1", "v2", "v2beta1", "v2beta2")
+)
+EKS_ADDON = "aws:eks/addon:Addon"
+API_SERVICE = "kubernetes:apiregistration.k8s.io/v1:APIService"
+METRICS_SERVER = "metrics-server"
+RESOURCE_METRICS_API = "v1beta1.metrics.k8s.io"
+"""The APIService of the resource metrics API, which metrics-server (or a substitute) serves."""
+AUTOSCALING_CHARTS = {"gateway": ("autoscaling", "enabled"), "istiod": ("pilot", "autoscaleEnabled")}
+"""Istio's charts that make a HorizontalPodAutoscaler, and the value that turns it off (on by default)."""
+
+
+def _chart(release: StackResource) -> Any:
+    """A Helm release's chart by its own name: ``istio/gateway`` and ``oci://.../gateway`` are ``gateway``."""
+    chart = release.props.get("chart")
+    return chart.rstrip("/").rsplit("/", 1)[-1] if isinstance(chart, str) else chart
+
+
+def _makes_hpa(resource: StackResource) -> bool | None:
+    """Whether a resource is, or installs, a HorizontalPodAutoscaler; None when the preview cannot tell."""
+    if resource.type in HORIZONTAL_POD_AUTOSCALERS:
+        return True
+    if resource.type != HELM_RELEASE:
+        return False
+    chart = _chart(resource)
+    if not known(chart):
+        return None
+    if chart not in AUTOSCALING_CHARTS:
+        return False
+    enabled = _dig(resource.props.get("values"), *AUTOSCALING_CHARTS[chart], default=True)
+    return _true(enabled) if known(enabled) else None
+
+
+def _metrics_source(resource: StackResource) -> bool | None:
+    """Whether a resource serves the resource metrics API; None when the preview cannot tell."""
+    if resource.type == HELM_RELEASE:
+        name = _chart(resource)
+    elif resource.type == EKS_ADDON:
+        name = resource.props.get("addonName")
+    elif resource.type == API_SERVICE:
+        name = _dig(resource.props, "metadata", "name")
+        return (name == RESOURCE_METRICS_API) if known(name) else None
+    else:
+        return False
+    return (name == METRICS_SERVER) if known(name) else None
+
+
+def metrics_source_for_autoscaling(resources: Sequence[StackResource], stack: str) -> list[tuple[str, str]]:
+    """A stack that makes HorizontalPodAutoscalers (its own, or Istio's gateway and istiod charts) installs a
+    metrics source: a metrics-server Helm release or EKS add-on, or a resource metrics APIService."""
+    if any(_metrics_source(resource) is not False for resource in resources):
+        return []
+    return [
+        (
+            resource.urn,
+            "makes a HorizontalPodAutoscaler but the stack installs no metrics source (a metrics-server Helm "
+            "release or EKS add-on): EKS ships none, so the autoscaler reads no CPU and never scales",
+        )
+        for resource in resources
+        if _makes_hpa(resource)
+    ]
+
+
 # --- the table ------------------------------------------------------------------------------------------
 
 MANDATORY = Enforcement.MANDATORY
 ADVISORY = Enforcement.ADVISORY
 
-RULES: tuple[Rule, ...] = (
+RULES: tuple[AnyRule, ...] = (
     Rule(
         "no-public-ingress",
         "Security groups admit no ingress from 0.0.0.0/0 or ::/0.",
@@ -703,6 +1081,13 @@ RULES: tuple[Rule, ...] = (
         MANDATORY,
         ("aws:ec2/subnet:Subnet",),
         subnet_no_public_ip,
+    ),
+    StackRule(
+        "vpc-flow-logs",
+        "Every VPC has a flow log of its own.",
+        MANDATORY,
+        (VPC,),
+        vpc_flow_logs,
     ),
     Rule(
         "eks-secrets-encryption",
@@ -738,6 +1123,13 @@ RULES: tuple[Rule, ...] = (
         MANDATORY,
         (LAUNCH_TEMPLATE,),
         launch_template_ebs_encrypted,
+    ),
+    StackRule(
+        "one-tagged-security-group-per-node",
+        "Each launch template gives nodes exactly one security group tagged kubernetes.io/cluster/<name>.",
+        MANDATORY,
+        (LAUNCH_TEMPLATE,),
+        one_tagged_security_group_per_node,
     ),
     Rule(
         "rds-storage-encrypted",
@@ -781,6 +1173,20 @@ RULES: tuple[Rule, ...] = (
         (RDS_CLUSTER, RDS_CLUSTER_INSTANCE, RDS_INSTANCE),
         rds_performance_insights_cmk,
     ),
+    StackRule(
+        "aurora-replicas-in-prod",
+        "In prod each Aurora cluster has at least two instances.",
+        MANDATORY,
+        (RDS_CLUSTER,),
+        aurora_replicas_in_prod,
+    ),
+    StackRule(
+        "backup-selects-aurora",
+        "In prod an AWS Backup selection takes in every Aurora cluster.",
+        MANDATORY,
+        (RDS_CLUSTER,),
+        backup_selects_aurora,
+    ),
     Rule(
         "prod-deletion-protection",
         "In prod the EKS and Aurora clusters have deletion protection and Aurora keeps a final snapshot.",
@@ -801,6 +1207,13 @@ RULES: tuple[Rule, ...] = (
         MANDATORY,
         (REPLICATION_GROUP,),
         elasticache_auth,
+    ),
+    StackRule(
+        "elasticache-auth-token-charset",
+        "ElastiCache AUTH tokens (and their random passwords) are 16-128 letters, digits and !&#$^<>- only.",
+        MANDATORY,
+        (REPLICATION_GROUP, RANDOM_PASSWORD),
+        elasticache_auth_token_charset,
     ),
     Rule(
         "elasticache-multi-az-in-prod",
@@ -878,6 +1291,13 @@ RULES: tuple[Rule, ...] = (
         MANDATORY,
         PEER_AUTHENTICATIONS,
         istio_strict_mtls,
+    ),
+    StackRule(
+        "metrics-source-for-autoscaling",
+        "A stack that makes HorizontalPodAutoscalers installs a metrics source (metrics-server).",
+        MANDATORY,
+        (*HORIZONTAL_POD_AUTOSCALERS, HELM_RELEASE),
+        metrics_source_for_autoscaling,
     ),
 )
 """Every rule, in the order results are shown; names are unique."""
