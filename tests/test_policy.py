@@ -1624,6 +1624,18 @@ def test_summary_lists_violations_or_says_there_are_none(dev_plan):
     assert "exits 3" in dirty
 
 
+def test_summary_lists_every_rule_with_what_it_checks(dev_plan):
+    section = summary.policy_section(with_metrics_server(dev_plan))
+    assert f"<summary>{len(RULES)} rules checked</summary>" in section
+    for rule in RULES:
+        scope = "the stack" if isinstance(rule, StackRule) else "each resource"
+        assert f"| {rule.name} | {rule.enforcement.value} | {scope} |" in section
+    assert "| vpc-flow-logs | mandatory | the stack | Every VPC has a flow log of its own. |" in section
+    # GitHub would drop <name> as an unknown HTML tag.
+    assert "kubernetes.io/cluster/&lt;name>" in section
+    assert "<name>" not in section
+
+
 # --- the pulumi-policy pack -----------------------------------------------------------------------------
 
 
