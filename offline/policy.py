@@ -1,7 +1,11 @@
 """The policy pack's rules over an offline plan: every recorded resource, with the plan's stack.
 
-The rules (``policy/rules.py``) are the functions ``pulumi preview --policy-pack policy`` runs; here they
-get each resource's recorded inputs with secrets in the clear, as pulumi-policy hands them over.
+The rules (``policy/rules.py``) are the functions ``pulumi preview --policy-pack policy`` runs, and they
+read what the pack hands them there, secrets in the clear: a resource rule gets each resource's recorded
+inputs (the engine's ``Analyze`` gets inputs), a stack rule every resource's recorded state, the inputs
+plus what the emulated account answered (the engine's ``AnalyzeStack`` gets outputs, which for the AWS
+provider are the inputs plus what AWS computed), with its recorded dependencies. A plan holds no unknown
+values, so the stack rules' fallbacks for unknowns do not come into play here.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from offline.runner import Plan, Secret
-from policy.rules import RULES, Enforcement, Rule
+from policy.rules import RULES, AnyRule, Enforcement, StackResource, StackRule
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,7 @@ class PolicyResult:
     """The rules checked over one stack's plan, and what they found."""
 
     stack: str
-    rules: tuple[Rule, ...]
+    rules: tuple[AnyRule, ...]
     violations: tuple[Violation, ...]
 
     @property
@@ -90,17 +94,37 @@ def _in_the_clear(value: Any) -> Any:
     return value
 
 
-def check(plan: Plan, rules: Iterable[Rule] = RULES) -> PolicyResult:
-    """Every rule over every resource of ``plan``, for the plan's stack; violations in rule order."""
+def stack_resources(plan: Plan) -> list[StackResource]:
+    """The plan's resources as stack rules read them: recorded state in the clear, recorded dependencies."""
+    return [
+        StackResource(r.type, r.urn, r.name, _in_the_clear(r.state), frozenset(r.dependencies))
+        for r in plan.resources
+    ]
+
+
+def check(plan: Plan, rules: Iterable[AnyRule] = RULES) -> PolicyResult:
+    """Every rule over ``plan`` for the plan's stack: a resource rule over each resource, a stack rule over
+    all of them; violations in rule order, then in the plan's order of resources."""
     rules = tuple(rules)
     inputs = {resource.urn: _in_the_clear(resource.inputs) for resource in plan.resources}
-    violations = tuple(
-        Violation(rule.name, rule.enforcement, resource.urn, resource.name, resource.type, message)
-        for rule in rules
-        for resource in plan.resources
-        for message in rule.violations(resource.type, inputs[resource.urn], plan.stack)
-    )
-    return PolicyResult(plan.stack, rules, violations)
+    by_urn = {resource.urn: resource for resource in plan.resources}
+    order = {urn: index for index, urn in enumerate(by_urn)}
+    stack = stack_resources(plan) if any(isinstance(rule, StackRule) for rule in rules) else []
+    violations: list[Violation] = []
+    for rule in rules:
+        if isinstance(rule, StackRule):
+            found = sorted(rule.violations(stack, plan.stack), key=lambda item: order[item[0]])
+            violations += (
+                Violation(rule.name, rule.enforcement, urn, by_urn[urn].name, by_urn[urn].type, message)
+                for urn, message in found
+            )
+        else:
+            violations += (
+                Violation(rule.name, rule.enforcement, resource.urn, resource.name, resource.type, message)
+                for resource in plan.resources
+                for message in rule.violations(resource.type, inputs[resource.urn], plan.stack)
+            )
+    return PolicyResult(plan.stack, rules, tuple(violations))
 
 
 def report(result: PolicyResult) -> RenderableType:

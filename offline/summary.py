@@ -20,6 +20,7 @@ from offline import policy as policies
 from offline.cost import Estimate, components_of, difference, estimate, money
 from offline.diagram import build, mermaid
 from offline.runner import PROJECT_DIR, Plan
+from policy.rules import AnyRule, StackRule
 
 BASE_TIMEOUT_SECONDS = 600
 
@@ -89,7 +90,8 @@ def _base_cost(tree: Path, ref: str, stack: str) -> BaseCost:
 
 
 def _cell(text: object) -> str:
-    return str(text).replace("|", "\\|")
+    # GitHub drops what reads as an HTML tag (kubernetes.io/cluster/<name>), so "<" is written as an entity.
+    return str(text).replace("|", "\\|").replace("<", "&lt;")
 
 
 def _table(header: Iterable[str], rows: Iterable[Iterable[object]], *, text_columns: int = 1) -> str:
@@ -113,6 +115,10 @@ def counts_section(plan: Plan) -> str:
     return "### Resources\n\n" + _table(["component", "resources"], rows)
 
 
+def _scope(rule: AnyRule) -> str:
+    return "the stack" if isinstance(rule, StackRule) else "each resource"
+
+
 def policy_section(plan: Plan) -> str:
     """The policy pack's rules over ``plan``: each violation (or that there are none), the rules checked."""
     result = policies.check(plan)
@@ -127,9 +133,9 @@ def policy_section(plan: Plan) -> str:
     else:
         findings = "No violations: every resource passes every rule."
     rules = _table(
-        ["rule", "enforcement", "what it asks"],
-        ((rule.name, rule.enforcement.value, rule.description) for rule in result.rules),
-        text_columns=3,
+        ["rule", "enforcement", "checks", "what it asks"],
+        ((rule.name, rule.enforcement.value, _scope(rule), rule.description) for rule in result.rules),
+        text_columns=4,
     )
     checked = f"<details><summary>{len(result.rules)} rules checked</summary>\n\n{rules}\n\n</details>"
     return f"### Policy: {result.headline()}\n\n{findings}\n\n{checked}"
