@@ -27,6 +27,9 @@ pulumi.export("oidcProviderArn", cluster.oidc_provider_arn)
 pulumi.export("nodeSecurityGroupId", cluster.node_security_group_id)
 pulumi.export("nodeGroupNames", {key: group.node_group_name for key, group in cluster.node_groups.items()})
 pulumi.export("kubeconfig", cluster.kubeconfig)
+if platform.runner is not None:
+    pulumi.export("deployRunnerProject", platform.runner.project_name)
+    pulumi.export("deployRunnerLabel", platform.runner.label)
 
 database, cache = platform.database, platform.cache
 pulumi.export("databaseEndpoint", database.endpoint)

@@ -39,6 +39,9 @@ NODE_POLICIES = (
 CLUSTER_POLICIES = ("arn:aws:iam::aws:policy/AmazonEKSClusterPolicy",)
 EBS_CSI_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+CLUSTER_VIEW_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSAdminViewPolicy"
+"""Read everything, secrets included (a Helm release's state is a secret), change nothing: what a preview
+needs, since pulumi-kubernetes computes previews from inputs and only reads the live objects."""
 
 TaintEffect = Literal["NO_SCHEDULE", "PREFER_NO_SCHEDULE", "NO_EXECUTE"]
 _KUBERNETES_EFFECT: dict[str, str] = {
@@ -113,6 +116,9 @@ class ClusterArgs:
     """Subnets for the control plane's ENIs and the nodes. Required."""
     node_groups: Mapping[str, NodeGroupSpec]
     """Managed node groups by name; the name is the group's stable identity. Required."""
+    deploy_role_arn: str
+    """The IAM role that deploys the stack: cluster-admin through an access entry, and the Kubernetes provider
+    waits for it. Required: with the creator's implicit admin off, nobody else may reach the API."""
     version: str = "1.34"
     """Kubernetes minor version. Default "1.34" (under EKS standard support)."""
     endpoint_public_access: bool = False
@@ -120,7 +126,12 @@ class ClusterArgs:
     public_access_cidrs: Sequence[str] = ()
     """CIDRs allowed to the public endpoint; required when it is on. Default none."""
     admin_role_arns: Sequence[str] = ()
-    """IAM roles given cluster-admin through access entries. Default none (creator admin is off)."""
+    """Further IAM roles given cluster-admin through access entries (people). Default none."""
+    viewer_role_arns: Sequence[str] = ()
+    """IAM roles given read-only access (AmazonEKSAdminViewPolicy), like the previews' role. Default none."""
+    api_access_security_groups: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Security groups, by a stable name, admitted to the private API endpoint on 443 beside the nodes
+    (the in-VPC deploy runner). Default none."""
     addon_versions: Mapping[str, str] = field(default_factory=dict)
     """Pinned add-on versions by add-on name; unpinned ones get EKS' default. Default none."""
     log_retention_days: int = 365
@@ -416,7 +427,12 @@ class Cluster(pulumi.ComponentResource):
         )
         peers = {"self": node_sg.id, "nodes": node_sg.id, "cluster": cluster_sg.id}
         self._rules("node", node_sg, NODE_RULES, peers)
-        self._rules("cluster", cluster_sg, CLUSTER_RULES, peers)
+        api_rules = tuple(
+            Rule(f"api-from-{key}", "ingress", key, "tcp", 443, 443, f"{key} to the Kubernetes API")
+            for key in args.api_access_security_groups
+        )
+        api_peers = {**peers, **args.api_access_security_groups}
+        self._rules("cluster", cluster_sg, CLUSTER_RULES + api_rules, api_peers)
 
         cluster = aws.eks.Cluster(
             f"{name}-eks",
@@ -471,8 +487,13 @@ class Cluster(pulumi.ComponentResource):
         )
         self.oidc_provider_arn = oidc.arn
 
-        for role_arn in args.admin_role_arns:
-            self._admin_access(cluster, role_arn)
+        # Who may use the API: EKS grants the creator nothing (its implicit admin, off, can only be turned on
+        # by replacing the cluster), so the deploying role comes first.
+        grants = [
+            self._access(cluster, "deploy", args.deploy_role_arn, CLUSTER_ADMIN_POLICY),
+            *(self._access(cluster, "admin", arn, CLUSTER_ADMIN_POLICY) for arn in args.admin_role_arns),
+            *(self._access(cluster, "viewer", arn, CLUSTER_VIEW_POLICY) for arn in args.viewer_role_arns),
+        ]
 
         node_addons = [
             self._addon(
@@ -506,7 +527,10 @@ class Cluster(pulumi.ComponentResource):
             )
         )
         # Before the cluster exists the kubeconfig is unknown; the provider then previews without a cluster.
-        self.provider = k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, opts=self._child())
+        # Every Kubernetes object and release waits for the grants, or its first request would get a 401.
+        self.provider = k8s.Provider(
+            f"{name}-k8s", kubeconfig=self.kubeconfig, opts=self._child(depends_on=grants)
+        )
 
         self.register_outputs(
             {
@@ -593,16 +617,24 @@ class Cluster(pulumi.ComponentResource):
                 opts=self._child(),
             )
 
-    def _admin_access(self, cluster: aws.eks.Cluster, role_arn: str) -> None:
-        key = f"{self._name}-admin-{role_arn.rsplit('/', 1)[1]}"
+    def _access(
+        self, cluster: aws.eks.Cluster, role: str, role_arn: str, policy_arn: str
+    ) -> aws.eks.AccessPolicyAssociation:
+        """An access entry for ``role_arn`` and ``policy_arn`` associated with it, cluster-wide."""
+        key = f"{self._name}-{role}-{role_arn.rsplit('/', 1)[1]}"
         entry = aws.eks.AccessEntry(
-            key, cluster_name=cluster.name, principal_arn=role_arn, type="STANDARD", opts=self._child()
-        )
-        aws.eks.AccessPolicyAssociation(
             key,
             cluster_name=cluster.name,
             principal_arn=role_arn,
-            policy_arn=CLUSTER_ADMIN_POLICY,
+            type="STANDARD",
+            tags=self._tags.for_resource(key),
+            opts=self._child(),
+        )
+        return aws.eks.AccessPolicyAssociation(
+            key,
+            cluster_name=cluster.name,
+            principal_arn=role_arn,
+            policy_arn=policy_arn,
             access_scope={"type": "cluster"},
             opts=self._child(depends_on=[entry]),
         )

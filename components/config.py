@@ -855,6 +855,62 @@ class BackupConfig(_Model):
     """Default none. Another region to copy each recovery point to (a vault of its own is made there)."""
 
 
+GitHubRepository = Annotated[
+    str,
+    _pattern(
+        r"https://github\.com/[A-Za-z0-9-]+/[A-Za-z0-9._-]+",
+        "a GitHub repository URL like 'https://github.com/example/platform'",
+    ),
+]
+ConnectionArn = Annotated[
+    str,
+    _pattern(
+        r"arn:aws[a-zA-Z-]*:(codeconnections|codestar-connections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]+",
+        "a CodeConnections connection ARN (arn:aws:codeconnections:<region>:<account>:connection/<id>)",
+    ),
+]
+
+
+class RunnerConfig(_Model):
+    """``platform:deploy.runner``: the CodeBuild-hosted GitHub Actions runner inside the VPC."""
+
+    enabled: bool = True
+    """Default true. Whether the stack makes its in-VPC runner; the workflows run every stack's jobs on it."""
+    repository: GitHubRepository | None = None
+    """Required while enabled. The GitHub repository whose workflow jobs it runs."""
+    connection_arn: ConnectionArn | None = None
+    """Required while enabled. The CodeConnections connection to GitHub, made by hand (a GitHub App)."""
+    compute_type: Literal["BUILD_GENERAL1_SMALL", "BUILD_GENERAL1_MEDIUM", "BUILD_GENERAL1_LARGE"] = (
+        "BUILD_GENERAL1_MEDIUM"
+    )
+    """Default BUILD_GENERAL1_MEDIUM (4 vCPUs, 7 GB). CodeBuild compute type of each job."""
+    image: str = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
+    """Default aws/codebuild/amazonlinux-x86_64-standard:5.0. CodeBuild image the jobs run in."""
+    timeout_minutes: Annotated[int, Field(ge=5, le=480)] = 180
+    """Default 180. Longest a job may run (minutes, 5-480): EKS, node groups, then atomic Helm installs."""
+    log_retention_days: RetentionDays = 365
+    """Default 365. Days CloudWatch Logs keeps the runner's job logs (who deployed what)."""
+
+    @model_validator(mode="after")
+    def _wired_when_enabled(self) -> Self:
+        if self.enabled and self.repository is None:
+            raise _field_error("repository", "is required while the runner is enabled")
+        if self.enabled and self.connection_arn is None:
+            raise _field_error("connectionArn", "is required while the runner is enabled")
+        return self
+
+
+class DeployConfig(_Model):
+    """``platform:deploy``: who deploys the stack, and from where (required: EKS grants nobody by default)."""
+
+    role_arn: RoleArn
+    """Required. The IAM role CI assumes (GitHub OIDC) to deploy; it gets cluster-admin in the cluster."""
+    preview_role_arn: RoleArn | None = None
+    """Default none. The role pull-request previews assume; it gets read-only access to the cluster."""
+    runner: RunnerConfig = Field(default_factory=RunnerConfig)
+    """Default: all RunnerConfig defaults (so repository and connectionArn are needed)."""
+
+
 class StackConfig(_Model):
     """The whole stack config, parsed once by ``__main__.py``."""
 
@@ -882,6 +938,8 @@ class StackConfig(_Model):
     """Default: all BaselineConfig defaults."""
     backup: BackupConfig = Field(default_factory=BackupConfig)
     """Default: all BackupConfig defaults."""
+    deploy: DeployConfig | None = None
+    """Required (platform:deploy, with its roleArn). Who deploys the stack, and its in-VPC runner."""
 
     @property
     def is_prod(self) -> bool:
@@ -915,6 +973,17 @@ def _audit_retention(section: str, days: int) -> Iterator[tuple[Loc, str]]:
         yield (
             (section, "logRetentionDays"),
             f"prod keeps audit logs at least {PROD_AUDIT_LOG_RETENTION_DAYS} days, got {days}",
+        )
+
+
+def _deploy_given(config: StackConfig) -> Iterator[tuple[Loc, str]]:
+    # With the cluster creator's admin off (changing it replaces the cluster), EKS lets nobody in but the
+    # access entries made here: without the deploying role's, its first Kubernetes object gets a 401.
+    if config.deploy is None:
+        yield (
+            ("deploy", "roleArn"),
+            "is required: the IAM role CI assumes to deploy, which gets cluster-admin through an EKS "
+            "access entry (nobody else can reach the cluster's API)",
         )
 
 
@@ -1051,6 +1120,7 @@ def _autoscaler_matches_cluster(config: StackConfig) -> Iterator[tuple[Loc, str]
 
 _RULES: tuple[tuple[tuple[str, ...], _Rule], ...] = (
     (("cluster",), _prod_cluster),
+    (("deploy",), _deploy_given),
     (("database",), _prod_database),
     (("cache",), _prod_cache),
     (("backup", "region"), _prod_backup),

@@ -15,6 +15,7 @@ from components.config import NodeGroupConfig, StackConfig
 from components.database import Database, DatabaseArgs
 from components.mesh import ExternalService, Mesh, MeshArgs
 from components.network import Network, NetworkArgs
+from components.runner import DeployRunner, RunnerArgs
 from components.shared import customer_managed_key
 from components.tags import Tags, stack_tags
 
@@ -58,6 +59,7 @@ class Platform(pulumi.ComponentResource):
     baseline: Baseline
     mesh: Mesh
     backup: Backup | None
+    runner: DeployRunner | None
     log_key: aws.kms.Key
 
     def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -91,6 +93,25 @@ class Platform(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        deploy = config.deploy
+        if deploy is None:
+            raise ValueError("Platform: the config has no platform:deploy (load_stack_config refuses that)")
+        self.runner = (
+            DeployRunner(
+                f"{name}-runner",
+                RunnerArgs.from_config(
+                    deploy.runner,
+                    project_name=f"{config.cluster_name}-deploy-runner",
+                    vpc_id=self.network.vpc_id,
+                    subnet_ids=self.network.private_subnet_ids,
+                    log_key_arn=log_key_arn,
+                    tags=tags,
+                ),
+                opts=child,
+            )
+            if deploy.runner.enabled
+            else None
+        )
         cluster = config.cluster
         self.cluster = Cluster(
             f"{name}-cluster",
@@ -102,7 +123,12 @@ class Platform(pulumi.ComponentResource):
                 version=cluster.version,
                 endpoint_public_access=cluster.endpoint_public_access,
                 public_access_cidrs=tuple(cluster.public_access_cidrs),
+                deploy_role_arn=deploy.role_arn,
                 admin_role_arns=tuple(cluster.admin_role_arns),
+                viewer_role_arns=tuple(arn for arn in (deploy.preview_role_arn,) if arn),
+                api_access_security_groups=(
+                    {"deploy-runner": self.runner.security_group_id} if self.runner else {}
+                ),
                 addon_versions={addon: version for addon, version in cluster.addon_versions.items()},
                 log_retention_days=cluster.log_retention_days,
                 log_key_arn=log_key_arn,

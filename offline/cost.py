@@ -50,7 +50,8 @@ class PriceTable:
     monthly: Mapping[str, float]
     usage: Mapping[str, float]
     classes: Mapping[str, Mapping[str, float]]
-    """Hourly price by service (``ec2``, ``rds``, ``elasticache``), then by instance class or node type."""
+    """Price by service, then by instance class, node type or compute type: hourly for ``ec2``, ``rds`` and
+    ``elasticache``, per build minute for ``codebuild``."""
     no_charge: tuple[str, ...]
     """Type patterns (``fnmatch``) of resources with no price of their own."""
 
@@ -70,7 +71,7 @@ class PriceTable:
             hourly=data["hourly"],
             monthly=data["monthly"],
             usage=data["usage"],
-            classes={service: data[service] for service in ("ec2", "rds", "elasticache")},
+            classes={service: data[service] for service in ("ec2", "rds", "elasticache", "codebuild")},
             no_charge=tuple(data["noCharge"]),
         )
 
@@ -211,6 +212,8 @@ class Context:
     plan: Plan
     prices: PriceTable
     component: Mapping[str, str]
+    assumptions: Mapping[str, float]
+    """The stack's usage assumptions, for a resource billed by use (a runner's build minutes)."""
 
     def hours(self, count: float = 1) -> float:
         return count * self.prices.hours_per_month
@@ -381,6 +384,25 @@ def _replication_group(resource: RecordedResource, ctx: Context) -> Iterator[Pri
     )
 
 
+def _codebuild_project(resource: RecordedResource, ctx: Context) -> Iterator[Priced]:
+    """Billed per build minute by compute type; the minutes are the stack's ``runnerBuildMinutes``."""
+    compute_type = (resource.inputs.get("environment") or {}).get("computeType", "")
+    price = ctx.prices.classes["codebuild"].get(compute_type)
+    if price is None:
+        why = f"no per-minute price for CodeBuild {compute_type} in {ctx.prices.region}"
+        yield _unpriced(ctx, resource, why)
+        return
+    minutes = ctx.assumptions["runnerBuildMinutes"]
+    yield Line(
+        ctx.component[resource.urn],
+        f"CodeBuild {compute_type} build minutes (runnerBuildMinutes)",
+        minutes,
+        "minutes",
+        price,
+        (resource.name,),
+    )
+
+
 AURORA_CLUSTER = "aws:rds/cluster:Cluster"
 BACKUP_VAULT = "aws:backup/vault:Vault"
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -396,6 +418,7 @@ RULES: dict[str, Rule] = {
     AURORA_CLUSTER: _aurora_cluster,
     "aws:rds/clusterInstance:ClusterInstance": _aurora_instance,
     "aws:elasticache/replicationGroup:ReplicationGroup": _replication_group,
+    "aws:codebuild/project:Project": _codebuild_project,
 }
 """How each billable type is priced. Types neither here nor in the table's ``noCharge`` are unpriced."""
 
@@ -471,7 +494,7 @@ def estimate(
     unless others are given."""
     prices = prices or PriceTable.load(plan.config.region or DEFAULT_REGION)
     assumptions = assumptions if assumptions is not None else usage_assumptions(plan.stack)
-    ctx = Context(plan, prices, components_of(plan))
+    ctx = Context(plan, prices, components_of(plan), assumptions)
     result = Estimate(plan.stack, prices, assumptions)
     for resource in plan.resources:
         if not resource.custom:

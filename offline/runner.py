@@ -9,6 +9,7 @@ serves the CLI, the test suite and the benchmarks, so there is one implementatio
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import runpy
 import sys
@@ -26,7 +27,7 @@ from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from components.config import StackConfig, decode_pulumi_config, parse_stack_config, read_stack_file_config
 from offline.emulation import DEFAULT_REGION, EmulationError, emulated_account, plain
-from offline.emulation.account import AccountOptions
+from offline.emulation.account import AccountOptions, registering
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT = "platform"
@@ -181,6 +182,9 @@ class Plan:
                     "name": r.name,
                     "parent": r.parent,
                     "inputs": redacted(r.inputs),
+                    # What the emulated account made of it, so that a reader can follow references by ID.
+                    "id": r.state.get("id"),
+                    "outputs": redacted({key: value for key, value in r.state.items() if key != "id"}),
                 }
                 for r in self.resources
             ],
@@ -209,7 +213,18 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             self.stack_urn = response.urn
             return response
         inputs = _unwrap(rpc.deserialize_properties(request.object))
-        response = super().RegisterResource(request)
+        dependencies = tuple(
+            sorted(
+                set(request.dependencies)
+                | {urn for deps in request.propertyDependencies.values() for urn in deps.urns}
+            )
+        )
+        registering.urn = self.make_urn(request.parent, request.type, request.name)
+        registering.dependencies = dependencies
+        try:
+            response = super().RegisterResource(request)
+        finally:
+            registering.urn, registering.dependencies = None, ()
         state = _as_stored(
             _unwrap(self.resources[response.urn].state), inputs, frozenset(request.additionalSecretOutputs)
         )
@@ -224,12 +239,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 state=state,
                 protect=bool(request.protect),
                 ignore_changes=tuple(request.ignoreChanges),
-                dependencies=tuple(
-                    sorted(
-                        set(request.dependencies)
-                        | {urn for deps in request.propertyDependencies.values() for urn in deps.urns}
-                    )
-                ),
+                dependencies=dependencies,
                 provider=request.provider or None,
             )
         )
@@ -318,6 +328,17 @@ def validate(raw_config: Mapping[str, str], stack: str) -> StackConfig:
     return parse_stack_config(decode_pulumi_config(raw_config), stack=stack, project=PROJECT)
 
 
+def stack_account(config: StackConfig, account: AccountOptions) -> AccountOptions:
+    """The emulated account a stack is deployed to: what a person made by hand before its first deploy (the
+    roles its config names) is there, and the deploy role runs the program, as CI runs it."""
+    made_by_hand = [config.deploy.role_arn, config.deploy.preview_role_arn] if config.deploy else []
+    roles = tuple(dict.fromkeys(arn for arn in [*made_by_hand, *config.cluster.admin_role_arns] if arn))
+    deployer = config.deploy.role_arn if config.deploy else None
+    return dataclasses.replace(
+        account, deployer=account.deployer or deployer, roles=tuple(dict.fromkeys([*account.roles, *roles]))
+    )
+
+
 def run_program(
     raw_config: Mapping[str, str],
     stack: str,
@@ -332,6 +353,7 @@ def run_program(
     invalid, and ``EmulationError`` when the emulated account refuses a resource.
     """
     config = validate(raw_config, stack)
+    account = stack_account(config, account or AccountOptions())
     resources, outputs = run_under_mocks(main_program, raw_config, stack, emulate=emulate, account=account)
     return Plan(stack=stack, config=config, resources=resources, outputs=outputs)
 

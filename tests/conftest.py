@@ -58,6 +58,23 @@ def stack_plan(stack: str) -> Plan:
     return recorded_plan(read_stack_file(stack_file(stack)), stack)
 
 
+DEPLOY = {
+    "platform:deploy": {
+        "roleArn": "arn:aws:iam::123456789012:role/platform-deploy",
+        "runner": {
+            "repository": "https://github.com/example/platform",
+            "connectionArn": "arn:aws:codeconnections:us-east-1:123456789012:connection/00000000-0000",
+        },
+    }
+}
+"""A valid ``platform:deploy`` (decoded), which every stack config needs, for the configs tests make."""
+
+
+def with_deploy(values: Mapping[str, Any], project: str = "platform") -> dict[str, Any]:
+    """``values`` (decoded config keys) with a valid ``<project>:deploy`` unless they have their own."""
+    return {f"{project}:deploy": DEPLOY["platform:deploy"], **values}
+
+
 def raw_stack_config(stack: str) -> dict[str, str]:
     """A stack's config as the engine passes it: a fresh copy to modify."""
     return dict(read_stack_file(stack_file(stack)))

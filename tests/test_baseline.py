@@ -35,7 +35,7 @@ from components.config import (
 from offline.emulation import EmulationError
 from offline.manifests import validate
 from offline.runner import Plan, RecordedResource, run_program, run_under_mocks
-from tests.conftest import offline_cli, raw_stack_config, stack_plan
+from tests.conftest import offline_cli, raw_stack_config, stack_plan, with_deploy
 from tests.plans import run_with, stack_names
 
 BASELINE = "platform:index:Baseline"
@@ -644,31 +644,33 @@ BAD_KEYS = [
 )
 def test_a_bad_baseline_key_is_reported_at_its_path(path: str, values: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError) as info:
-        parse_stack_config(values, stack="dev")
+        parse_stack_config(with_deploy(values), stack="dev")
     assert [issue.path for issue in info.value.issues] == [path]
     assert message in info.value.issues[0].message
 
 
 def test_the_chart_follows_the_cluster_version_unless_set() -> None:
-    config = parse_stack_config({"platform:cluster": {"version": "1.33"}}, stack="dev")
+    config = parse_stack_config(with_deploy({"platform:cluster": {"version": "1.33"}}), stack="dev")
     spec = ClusterAutoscalerSpec.from_config(config.baseline.cluster_autoscaler, cluster_version="1.33")
     assert spec is not None and spec.chart_version == "9.51.0"
     pinned = parse_stack_config(
-        {"platform:cluster": {"version": "1.33"}, **_autoscaler(chartVersion="9.50.1")}, stack="dev"
+        with_deploy({"platform:cluster": {"version": "1.33"}, **_autoscaler(chartVersion="9.50.1")}),
+        stack="dev",
     )
     assert pinned.baseline.cluster_autoscaler.chart_for("1.33") == "9.50.1"
     # A chart this module does not know is taken at its word; a minor with no known chart needs one set.
     parse_stack_config(
-        {"platform:cluster": {"version": "1.36"}, **_autoscaler(chartVersion="9.60.0")}, stack="dev"
+        with_deploy({"platform:cluster": {"version": "1.36"}, **_autoscaler(chartVersion="9.60.0")}),
+        stack="dev",
     )
     with pytest.raises(ConfigError, match=r"platform:baseline\.clusterAutoscaler\.chartVersion: no known"):
-        parse_stack_config({"platform:cluster": {"version": "1.36"}}, stack="dev")
+        parse_stack_config(with_deploy({"platform:cluster": {"version": "1.36"}}), stack="dev")
     # A disabled autoscaler has no chart to match.
-    parse_stack_config(_autoscaler(enabled=False, chartVersion="9.50.1"), stack="dev")
+    parse_stack_config(with_deploy(_autoscaler(enabled=False, chartVersion="9.50.1")), stack="dev")
 
 
 def test_defaults_keep_the_stack_files_working_and_secure() -> None:
-    config = parse_stack_config(_namespace(), stack="prod")
+    config = parse_stack_config(with_deploy(_namespace()), stack="prod")
     assert config.namespaces["agents"].allow_internet_egress is False
     assert NamespaceSpec.from_config(config.namespaces["agents"]).limits == SEED_LIMITS
     autoscaler_config = config.baseline.cluster_autoscaler

@@ -23,7 +23,7 @@ from components.tags import Tags
 from offline.emulation import EmulationError
 from offline.emulation.data import auth_token_refusal, generated_password
 from offline.runner import Plan, run_under_mocks
-from tests.conftest import stack_plan
+from tests.conftest import stack_plan, with_deploy
 from tests.plans import run_with
 from tests.test_data_tier import CACHE, KMS_KEY, RANDOM_PASSWORD, REPLICATION_GROUP, dev_alternatives
 
@@ -106,7 +106,7 @@ def test_args_report_every_problem_at_once():
 
 
 def test_from_config_carries_every_config_key():
-    config = parse_stack_config({}, stack="staging").cache.model_copy(
+    config = parse_stack_config(with_deploy({}), stack="staging").cache.model_copy(
         update={
             "allowed_security_group_ids": ["sg-0123456789abcdef0"],
             "engine": "valkey",

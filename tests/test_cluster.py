@@ -18,17 +18,18 @@ from components.cluster import (
     NodeGroupSpec,
     Taint,
     autoscaler_tags,
-    kubeconfig,
 )
 from offline.emulation import EmulationError
 from offline.runner import Plan, RecordedResource, main_program, mocked_stack, run_program, run_under_mocks
 from tests.conftest import preview_json, raw_stack_config, stack_plan
+from tests.emulated import DEPLOYER, bare_cluster, deploy_provider
 from tests.golden import assert_matches_golden
 
 CLUSTER = "aws:eks/cluster:Cluster"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+ENTRY = "aws:eks/accessEntry:AccessEntry"
 
 SEED_GROUPS = {
     "general": {
@@ -192,9 +193,16 @@ def test_node_security_group_admits_only_nodes_and_the_control_plane(prod):
     }
     assert sources == {"platform-cluster-node", "platform-cluster-cluster"}
     assert all("cidrIpv4" not in r.inputs for r in prod.of_type(INGRESS))
-    (api_rule,) = [r for r in prod.of_type(INGRESS) if r.inputs["securityGroupId"] != node_sg_id]
-    assert api_rule.inputs["referencedSecurityGroupId"] == node_sg_id
-    assert (api_rule.inputs["fromPort"], api_rule.inputs["toPort"]) == (443, 443)
+    everything = by_id(stack_plan("prod"))
+    api_rules = {
+        everything[r.inputs["referencedSecurityGroupId"]].name: r
+        for r in prod.of_type(INGRESS)
+        if r.inputs["securityGroupId"] != node_sg_id
+    }
+    # The API admits the nodes and the deploy runner, each on 443 only.
+    assert set(api_rules) == {"platform-cluster-node", "platform-runner-sg"}
+    assert api_rules["platform-cluster-node"].inputs["referencedSecurityGroupId"] == node_sg_id
+    assert {(r.inputs["fromPort"], r.inputs["toPort"]) for r in api_rules.values()} == {(443, 443)}
 
 
 def test_oidc_provider_trusts_the_clusters_issuer(prod):
@@ -243,9 +251,13 @@ def test_addon_versions_and_admin_roles_come_from_config():
     addons = {a.inputs["addonName"]: a for a in plan.of_type("aws:eks/addon:Addon")}
     assert addons["coredns"].inputs["addonVersion"] == "v1.11.4-eksbuild.2"
     assert "addonVersion" not in addons["vpc-cni"].inputs
-    entry = plan.one("aws:eks/accessEntry:AccessEntry")
-    assert entry.inputs["principalArn"] == admin
-    association = plan.one("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+    entries = [e for e in plan.of_type(ENTRY) if e.inputs["principalArn"] == admin]
+    assert len(entries) == 1
+    (association,) = [
+        a
+        for a in plan.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+        if a.inputs["principalArn"] == admin
+    ]
     assert association.inputs["policyArn"].endswith("/AmazonEKSClusterAdminPolicy")
     assert association.inputs["accessScope"] == {"type": "cluster"}
 
@@ -394,16 +406,7 @@ def test_each_node_carries_exactly_one_security_group_tagged_for_the_cluster(sta
 def _gateway_on_nodes(node_groups_tagged: int) -> None:
     """A cluster whose nodes carry ``node_groups_tagged`` security groups tagged for it (their own, and
     EKS' cluster group if 2), and Istio's gateway release on it, as the service controller sees them."""
-    vpc = aws.ec2.Vpc("vpc", cidr_block="10.0.0.0/16")
-    subnets = [
-        aws.ec2.Subnet(f"subnet-{i}", vpc_id=vpc.id, cidr_block=f"10.0.{i}.0/24", availability_zone=zone)
-        for i, zone in enumerate(("us-east-1b", "us-east-1c"))
-    ]
-    trust = json.dumps({"Version": "2012-10-17", "Statement": []})
-    role = aws.iam.Role("role", assume_role_policy=trust)
-    cluster = aws.eks.Cluster(
-        "eks", name="c", role_arn=role.arn, vpc_config={"subnet_ids": [s.id for s in subnets]}
-    )
+    cluster, vpc, subnets, role = bare_cluster()
     nodes = aws.ec2.SecurityGroup("nodes", vpc_id=vpc.id, tags={"kubernetes.io/cluster/c": "owned"})
     groups = [nodes.id] + [cluster.vpc_config.cluster_security_group_id] * (node_groups_tagged - 1)
     template = aws.ec2.LaunchTemplate("nodes", vpc_security_group_ids=groups)
@@ -415,9 +418,7 @@ def _gateway_on_nodes(node_groups_tagged: int) -> None:
         scaling_config={"min_size": 1, "max_size": 1, "desired_size": 1},
         launch_template={"id": template.id, "version": template.latest_version.apply(str)},
     )
-    provider = k8s.Provider(
-        "k8s", kubeconfig=cluster.name.apply(lambda name: kubeconfig(name, "https://c", "Y2E=", "us-east-1"))
-    )
+    provider = deploy_provider(cluster)
     k8s.helm.v3.Release(
         "ingress",
         chart="gateway",
@@ -430,6 +431,6 @@ def test_the_gateway_s_load_balancer_fails_on_nodes_with_two_tagged_security_gro
     with pytest.raises(
         EmulationError, match="Multiple tagged security groups found for instance of node group"
     ):
-        run_under_mocks(lambda: _gateway_on_nodes(2), {}, "dev")
-    resources, _ = run_under_mocks(lambda: _gateway_on_nodes(1), {}, "dev")
+        run_under_mocks(lambda: _gateway_on_nodes(2), {}, "dev", account=DEPLOYER)
+    resources, _ = run_under_mocks(lambda: _gateway_on_nodes(1), {}, "dev", account=DEPLOYER)
     assert any(r.type == "kubernetes:helm.sh/v3:Release" for r in resources)

@@ -29,13 +29,19 @@ from components.config import (
     parse_stack_config,
     parse_weekly_window,
 )
+from tests.conftest import DEPLOY, with_deploy
 
 # --- helpers ----------------------------------------------------------------------------------
 
 
+def parse(values: dict[str, Any], *, stack: str, project: str = "platform") -> StackConfig:
+    """``parse_stack_config`` of ``values`` plus the deploy section every stack needs."""
+    return parse_stack_config(with_deploy(values, project), stack=stack, project=project)
+
+
 def issues_of(values: dict[str, Any], stack: str) -> list[ConfigIssue]:
     try:
-        parse_stack_config(values, stack=stack)
+        parse(values, stack=stack)
     except ConfigError as err:
         return err.issues
     return []
@@ -708,7 +714,7 @@ def test_errors_in_every_section_come_out_together() -> None:
         **section("netwerk", {}),
     }
     with pytest.raises(ConfigError) as info:
-        parse_stack_config(values, stack="dev")
+        parse(values, stack="dev")
     assert [issue.path for issue in info.value.issues] == [
         "platform:cache.port",
         "platform:cluster.version",
@@ -782,7 +788,7 @@ def test_report_counts_and_lists_sorted_issues() -> None:
 
 def test_report_of_a_real_config() -> None:
     with pytest.raises(ConfigError) as info:
-        parse_stack_config(node_group(minSize=30), stack="staging")
+        parse(node_group(minSize=30), stack="staging")
     assert str(info.value) == (
         "1 configuration error(s) in stack 'staging':\n"
         "  platform:cluster.nodeGroups.general.minSize: must be <= maxSize (20), got 30"
@@ -791,7 +797,7 @@ def test_report_of_a_real_config() -> None:
 
 def test_project_name_prefixes_paths_and_sections() -> None:
     with pytest.raises(ConfigError) as info:
-        parse_stack_config(
+        parse(
             {"agents:network": {"azCount": 9}, "platform:network": "ignored"}, stack="dev", project="agents"
         )
     assert [str(issue) for issue in info.value.issues] == ["agents:network.azCount: must be at most 6, got 9"]
@@ -801,7 +807,7 @@ def test_project_name_prefixes_paths_and_sections() -> None:
 
 
 def test_empty_config_is_the_prod_seed() -> None:
-    config = parse_stack_config({}, stack="prod")
+    config = parse({}, stack="prod")
     groups = config.cluster.node_groups
     assert {name: (g.min_size, g.max_size, g.desired_size) for name, g in groups.items()} == {
         "general": (3, 20, 6),
@@ -848,7 +854,7 @@ def test_empty_config_is_the_prod_seed() -> None:
 
 
 def test_null_section_takes_its_defaults() -> None:
-    assert parse_stack_config(section("network", None), stack="dev").network == NetworkConfig()
+    assert parse(section("network", None), stack="dev").network == NetworkConfig()
 
 
 def test_full_config_parses_to_typed_values() -> None:
@@ -891,7 +897,7 @@ def test_full_config_parses_to_typed_values() -> None:
         ),
         **namespace(cpuLimits="128", memoryLimits="0.5Ti"),
     }
-    config = parse_stack_config(values, stack="dev")
+    config = parse(values, stack="dev")
     assert config.region == "eu-west-1"
     assert config.cluster_name == "agents_dev"
     assert config.network.network == ipaddress.IPv4Network("10.20.0.0/20")
@@ -906,13 +912,13 @@ def test_full_config_parses_to_typed_values() -> None:
 
 
 def test_cluster_name_and_prod_flag() -> None:
-    assert parse_stack_config({}, stack="dev", project="platform").cluster_name == "platform-dev"
-    assert parse_stack_config({}, stack="prod").is_prod
-    assert not parse_stack_config({}, stack="production").is_prod
+    assert parse({}, stack="dev", project="platform").cluster_name == "platform-dev"
+    assert parse({}, stack="prod").is_prod
+    assert not parse({}, stack="production").is_prod
 
 
 def test_models_are_frozen() -> None:
-    config = parse_stack_config({}, stack="dev")
+    config = parse({}, stack="dev")
     with pytest.raises(ValidationError):
         config.network.az_count = 2  # type: ignore[misc]
 
@@ -946,6 +952,7 @@ def test_sections_are_the_stack_config_fields() -> None:
         "namespaces",
         "baseline",
         "backup",
+        "deploy",
     )
 
 
@@ -956,7 +963,7 @@ def test_node_group_model_is_usable_on_its_own() -> None:
 
 
 def test_node_group_sizes_may_all_be_equal() -> None:
-    config = parse_stack_config(node_group(minSize=5, maxSize=5, desiredSize=5), stack="dev")
+    config = parse(node_group(minSize=5, maxSize=5, desiredSize=5), stack="dev")
     assert config.cluster.node_groups["general"].desired_size == 5
 
 
@@ -1069,6 +1076,7 @@ def test_load_stack_config_raises_run_error_with_the_report(pulumi_program) -> N
         {
             "platform:database": '{"instances": 1}',
             "platform:cluster": '{"version": 1.30}',
+            "platform:deploy": json.dumps(DEPLOY["platform:deploy"]),
             "aws:region": "us-east-1",
         }
     )
@@ -1085,7 +1093,10 @@ def test_load_stack_config_raises_run_error_with_the_report(pulumi_program) -> N
 def test_load_stack_config_reads_env_config_overlaid_by_runtime_config(pulumi_program, monkeypatch) -> None:
     env = {"aws:region": "us-east-1", "platform:network": '{"azCount": 2, "natGateways": "single"}'}
     monkeypatch.setenv("PULUMI_CONFIG", json.dumps(env))
-    pulumi_program({"aws:region": "eu-west-1", "platform:tags": '{"team": "platform"}'})
+    deploy = json.dumps(DEPLOY["platform:deploy"])
+    pulumi_program(
+        {"aws:region": "eu-west-1", "platform:tags": '{"team": "platform"}', "platform:deploy": deploy}
+    )
     config = load_stack_config()
     assert (config.project, config.stack, config.region) == ("platform", "prod", "eu-west-1")
     assert (config.network.az_count, config.network.nat_gateways) == (2, "single")

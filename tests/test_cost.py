@@ -11,7 +11,15 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from offline.cli import app
-from offline.cost import USAGE, Estimate, PriceTable, comparison_table, components_of, estimate
+from offline.cost import (
+    USAGE,
+    Estimate,
+    PriceTable,
+    comparison_table,
+    components_of,
+    estimate,
+    usage_assumptions,
+)
 from offline.runner import Plan
 from tests.conftest import stack_plan
 from tests.plans import edited, resource, run_with, stack_names
@@ -276,3 +284,28 @@ def test_an_interface_endpoint_is_priced_per_az_it_serves():
     (line,) = lines_for(stack_estimate("prod"), endpoint.name)
     assert (line.component, line.quantity, line.unit_price) == ("Network", 3 * HOURS, 0.01)
     assert line.item == "Interface endpoint (secretsmanager), per AZ"
+
+
+def test_the_deploy_runner_is_priced_by_the_build_minutes_assumed_for_its_compute_type():
+    plan = stack_plan("prod")
+    (project,) = plan.of_type("aws:codebuild/project:Project")
+    (line,) = lines_for(stack_estimate("prod"), project.name)
+    minutes = usage_assumptions("prod")["runnerBuildMinutes"]
+    assert (line.component, line.quantity, line.unit) == ("DeployRunner", minutes, "minutes")
+    assert line.unit_price == 0.01, "BUILD_GENERAL1_MEDIUM, the default, is a cent a minute"
+
+    def compute(compute_type: str) -> Plan:
+        def change(r):
+            if r.urn != project.urn:
+                return r
+            return dataclasses.replace(r, inputs={**r.inputs, "environment": {"computeType": compute_type}})
+
+        return edited(plan, change=change)
+
+    result = estimate(compute("BUILD_GENERAL1_LARGE"))
+    assert [line.unit_price for line in lines_for(result, project.name)] == [0.02]
+    result = estimate(compute("GPU"))
+    assert not lines_for(result, project.name)
+    assert [(u.resource, u.reason) for u in result.unpriced] == [
+        (project.name, "no per-minute price for CodeBuild GPU in us-east-1")
+    ]

@@ -24,7 +24,7 @@ from components.shared import identifier_problems
 from components.tags import Tags
 from offline.emulation import EmulationError
 from offline.runner import Plan, run_under_mocks
-from tests.conftest import stack_plan
+from tests.conftest import stack_plan, with_deploy
 from tests.test_data_tier import CLUSTER, DATABASE, INSTANCE, KMS_KEY, dev_alternatives
 
 ROLE = "aws:iam/role:Role"
@@ -189,7 +189,7 @@ WIRING = {
 
 
 def test_from_config_carries_every_config_key():
-    config = parse_stack_config({}, stack="prod").database.model_copy(
+    config = parse_stack_config(with_deploy({}), stack="prod").database.model_copy(
         update={"allowed_security_group_ids": ["sg-0123456789abcdef0"], "skip_final_snapshot": True}
     )
     built = DatabaseArgs.from_config(config, **WIRING)
@@ -207,7 +207,7 @@ def test_from_config_carries_every_config_key():
 
 def test_serverless_capacity_is_carried_from_config():
     config = parse_stack_config(
-        {"platform:database": {"serverless": {"minCapacity": 0, "maxCapacity": 8}}}, stack="dev"
+        with_deploy({"platform:database": {"serverless": {"minCapacity": 0, "maxCapacity": 8}}}), stack="dev"
     ).database
     assert DatabaseArgs.from_config(config, **WIRING).serverless == ServerlessCapacity(0, 8)
 

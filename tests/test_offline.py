@@ -13,7 +13,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 from offline.emulation import EmulationError, emulated_types
 from offline.runner import PROJECT_DIR, main_program, mocked_stack, run_under_mocks
-from tests.conftest import offline_cli, offline_process, preview_json, raw_stack_config
+from tests.conftest import DEPLOY, offline_cli, offline_process, preview_json, raw_stack_config
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -33,8 +33,10 @@ def test_preview_json_lists_the_network(stack, subnets, nats):
     assert types.count("aws:ec2/subnet:Subnet") == subnets
     assert types.count("aws:ec2/natGateway:NatGateway") == nats
     vpc = next(r for r in plan["resources"] if r["type"] == "aws:ec2/vpc:Vpc")
-    assert set(vpc) == {"urn", "type", "name", "parent", "inputs"}
+    assert set(vpc) == {"urn", "type", "name", "parent", "inputs", "id", "outputs"}
     assert vpc["inputs"]["enableDnsHostnames"] is True  # camelCase, resolved
+    assert vpc["id"].startswith("vpc-") and vpc["outputs"]["arn"].endswith(f":vpc/{vpc['id']}")
+    assert all({"id", "outputs"} <= set(r) for r in plan["resources"])
     assert vpc["parent"].endswith("::platform-network")
     assert plan["outputs"]["vpcId"].startswith("vpc-")
 
@@ -88,7 +90,10 @@ def test_exactly_one_source_is_required():
     assert offline_cli("preview", "--stack", "nosuchstack").returncode == 2
 
 
-POLICY_VIOLATION = "platform:cluster: {endpointPublicAccess: true, publicAccessCidrs: [0.0.0.0/0]}"
+POLICY_VIOLATION = (
+    "platform:cluster: {endpointPublicAccess: true, publicAccessCidrs: [0.0.0.0/0]}\n"
+    f"  platform:deploy: {json.dumps(DEPLOY['platform:deploy'])}"
+)
 
 
 @pytest.mark.slow
@@ -101,7 +106,7 @@ POLICY_VIOLATION = "platform:cluster: {endpointPublicAccess: true, publicAccessC
         ((), "platform:network: {cidr: 10.0.0.0/33}", 2, "platform:network.cidr"),
         ((), POLICY_VIOLATION, 3, "eks-endpoint-access"),
     ],
-    ids=["planned", "no stack file", "invalid config", "policy violation"],
+    ids=["planned", "no stack file", "no stack file anywhere", "invalid config", "policy violation"],
 )
 def test_the_process_exits_with_each_outcome_s_code_and_no_traceback(tmp_path, args, config, code, says):
     if config is not None:

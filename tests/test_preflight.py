@@ -907,9 +907,10 @@ def test_preflight_exits_2_with_every_config_error_and_its_key_path(account, mon
     path.write_text("config:\n  platform:network: {azCount: 9, natGateway: single}\n")
     result = invoke(account, monkeypatch, "--config-file", str(path))
     assert result.exit_code == 2
-    assert "2 configuration error(s) in stack 'broken':" in result.stderr
+    assert "3 configuration error(s) in stack 'broken':" in result.stderr
     assert "platform:network.azCount: must be at most 6, got 9" in result.stderr
     assert "platform:network.natGateway: unknown key; did you mean 'natGateways'?" in result.stderr
+    assert "platform:deploy.roleArn: is required" in result.stderr
 
 
 def test_preflight_exits_2_when_aws_refuses_an_essential_call(account, monkeypatch):

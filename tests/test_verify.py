@@ -1122,8 +1122,9 @@ def test_the_command_exits_2_with_every_config_error_of_the_stack(tmp_path, monk
     monkeypatch.setattr(inputs, "PROJECT_DIR", tmp_path)
     result = invoke("check", "--stack", "broken", "--outputs", write_outputs(tmp_path, {}))
     assert result.exit_code == 2
-    assert "2 configuration error(s) in stack 'broken':" in result.stderr
+    assert "3 configuration error(s) in stack 'broken':" in result.stderr
     assert "platform:network.azCount: must be at most 6, got 9" in result.stderr
+    assert "platform:deploy.roleArn: is required" in result.stderr
     assert "Traceback" not in result.output
 
 

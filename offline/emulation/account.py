@@ -122,6 +122,12 @@ def account_process() -> AccountProcess:
         return _SHARED
 
 
+registering = threading.local()
+"""What the recording monitor knows of the registration being answered on this thread and the mocks'
+arguments lack: ``urn`` and ``dependencies`` (the URNs it waits for), which the account keeps to judge
+what a request may rely on (an API call made before the grant it needs)."""
+
+
 class AccountMocks(pulumi.runtime.Mocks):
     """Pulumi mocks whose every resource and invoke is answered by the account's process."""
 
@@ -129,8 +135,13 @@ class AccountMocks(pulumi.runtime.Mocks):
         self._account = account
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
+        urn = getattr(registering, "urn", None)
+        dependencies = getattr(registering, "dependencies", ())
         return self._account.ask(
-            "resource", args.typ, args.name, plain(args.inputs), args.provider, args.resource_id, args.custom
+            "resource",
+            (args.typ, args.name, plain(args.inputs), args.provider, args.resource_id, args.custom),
+            urn,
+            tuple(dependencies),
         )
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]]]:
@@ -144,6 +155,11 @@ class AccountOptions:
     zone_ids: Mapping[str, str] = field(default_factory=dict)
     """Zone name -> zone ID. Each account maps the names to the physical zones differently; a name given
     an ID another zone had swaps with it."""
+    deployer: str | None = None
+    """Who runs the program: the principal the cluster's API authenticates. Default: the account's caller
+    identity."""
+    roles: tuple[str, ...] = ()
+    """IAM roles made by hand before the first deploy (the deploy and preview roles): the account has them."""
 
 
 @contextmanager
@@ -152,5 +168,6 @@ def emulated_account(
 ) -> Iterator[AccountMocks]:
     """Mocks backed by a fresh, empty emulated account in ``region``; the same seed gives the same IDs."""
     account = account_process()
-    account.tell("open", region, seed, dict((options or AccountOptions()).zone_ids))
+    options = options or AccountOptions()
+    account.tell("open", region, seed, dict(options.zone_ids), options.deployer, options.roles)
     yield AccountMocks(account)

@@ -216,3 +216,86 @@ def _pod_identity_association(e: AwsEmulator, a: Args) -> tuple[str, Outputs]:
         "associationId": association_id,
         "associationArn": e.arn("eks", f"podidentityassociation/{cluster}/{association_id}"),
     }
+
+
+# --- EKS access entries ----------------------------------------------------------------------------------
+
+
+def _principal_exists(e: AwsEmulator, arn: str) -> None:
+    """EKS refuses an access entry for a principal IAM does not have."""
+    kind, _, name = arn.split(":", 5)[5].partition("/")
+    iam = e.client("iam")
+    if kind == "role":
+        iam.get_role(RoleName=name.rsplit("/", 1)[-1])
+    elif kind == "user":
+        iam.get_user(UserName=name.rsplit("/", 1)[-1])
+
+
+@handles("aws:eks/accessEntry:AccessEntry")
+def _access_entry(e: AwsEmulator, a: Args) -> tuple[str, Outputs]:
+    """moto has no access entries; EKS checks the cluster and the principal exist."""
+    cluster, principal = a.inputs["clusterName"], a.inputs["principalArn"]
+    e.client("eks").describe_cluster(name=cluster)
+    _principal_exists(e, principal)
+    e.access_entries.add((cluster, principal))
+    entry_id = f"{cluster}:{principal}"
+    return entry_id, {
+        "accessEntryArn": e.arn("eks", f"access-entry/{cluster}/{short_hash(principal, length=16)}"),
+        "kubernetesGroups": [],
+        "userName": principal,
+    }
+
+
+@handles("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+def _access_policy_association(e: AwsEmulator, a: Args) -> tuple[str, Outputs]:
+    cluster, principal = a.inputs["clusterName"], a.inputs["principalArn"]
+    if (cluster, principal) not in e.access_entries:
+        raise refusal(
+            a,
+            "ResourceNotFoundException",
+            f"The specified access entry resource is not found: {principal} on cluster {cluster}",
+        )
+    return f"{cluster}#{principal}#{a.inputs['policyArn']}", {"associatedAt": "2026-01-01T00:00:00Z"}
+
+
+# --- CodeBuild -------------------------------------------------------------------------------------------
+
+
+@handles("aws:codebuild/project:Project")
+def _codebuild_project(e: AwsEmulator, a: Args) -> tuple[str, Outputs]:
+    """A project, after what CodeBuild checks and moto does not: its role, its VPC's subnets and groups."""
+    role = a.inputs["serviceRole"]
+    e.client("iam").get_role(RoleName=role.rsplit("/", 1)[1])
+    vpc = a.inputs.get("vpcConfig")
+    if vpc:
+        ec2 = e.client("ec2")
+        subnets = ec2.describe_subnets(SubnetIds=vpc["subnets"])["Subnets"]
+        if {s["VpcId"] for s in subnets} != {vpc["vpcId"]}:
+            raise refusal(
+                a, "InvalidInputException", f"subnets {vpc['subnets']} are not all in {vpc['vpcId']}"
+            )
+        ec2.describe_security_groups(GroupIds=vpc["securityGroupIds"])
+    name = a.inputs.get("name") or physical_name(a.name, 150)
+    source = a.inputs["source"]
+    environment = a.inputs["environment"]
+    project = e.client("codebuild").create_project(
+        name=name,
+        source={"type": source["type"], "location": source.get("location", "")},
+        artifacts={"type": a.inputs.get("artifacts", {}).get("type", "NO_ARTIFACTS")},
+        environment={
+            "type": environment["type"],
+            "image": environment["image"],
+            "computeType": environment["computeType"],
+        },
+        serviceRole=role,
+    )["project"]
+    return name, {"name": name, "arn": project["arn"], "badgeUrl": ""}
+
+
+@handles("aws:codebuild/webhook:Webhook")
+def _codebuild_webhook(e: AwsEmulator, a: Args) -> tuple[str, Outputs]:
+    """moto has no webhooks; CodeBuild makes one only for a project it has."""
+    name = a.inputs["projectName"]
+    if not e.client("codebuild").batch_get_projects(names=[name])["projects"]:
+        raise refusal(a, "ResourceNotFoundException", f"Project {name} not found")
+    return name, {"payloadUrl": f"https://codebuild.{e.region}.amazonaws.com/webhooks?t={short_hash(name)}"}

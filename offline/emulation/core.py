@@ -13,9 +13,12 @@ to give the resource's state, camelCase as the engine would see it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -100,6 +103,20 @@ _SYNTHETIC_PREFIX = {
 }
 
 
+_NOBODY = json.dumps({"Version": "2012-10-17", "Statement": []})
+
+
+@dataclass(frozen=True)
+class Registered:
+    """A resource the account was asked for: what it is, what it became, what it waited for."""
+
+    urn: str
+    type: str
+    name: str
+    state: dict[str, Any]
+    dependencies: tuple[str, ...]
+
+
 _CLIENTS: dict[tuple[str, str], Any] = {}
 """boto3 clients by service and region. moto's mock is process-wide, so a client made in one account
 serves the next one too; making one costs a tenth of a second."""
@@ -109,8 +126,13 @@ class AwsEmulator(pulumi.runtime.Mocks):
     """Mocks whose resources live in a moto account: use it where moto is active (the account process,
     :mod:`offline.emulation.server`); programs get it through :func:`offline.emulation.emulated_account`."""
 
-    def __init__(self, region: str = DEFAULT_REGION) -> None:
+    def __init__(self, region: str = DEFAULT_REGION, *, deployer: str | None = None) -> None:
         self.home_region = region
+        self._deployer = deployer
+        self.registered: dict[str, Registered] = {}
+        """What the account was asked to create so far, by URN, with what each waited for."""
+        self.registering: Registered | None = None
+        """The registration being answered."""
         self.region = region
         """The region of the request being answered: its provider's, else the stack's."""
         self.provider_regions: dict[tuple[str, str], str] = {}
@@ -118,8 +140,38 @@ class AwsEmulator(pulumi.runtime.Mocks):
         """EKS cluster name -> the security group EKS made for it (moto's clusters have none)."""
         self.kubernetes_clusters: dict[tuple[str, str], str] = {}
         """Kubernetes provider (name, id) -> the EKS cluster its kubeconfig reaches."""
+        self.provider_grants: dict[tuple[str, str], set[tuple[str, str, str]]] = {}
+        """Kubernetes provider (name, id) -> the (cluster, principal, policy) associations it waits for."""
+        self.access_entries: set[tuple[str, str]] = set()
+        """(cluster, principal) with an EKS access entry (moto has none)."""
         # The mock monitor registers resources from a thread pool; moto's backends are not thread-safe.
         self._lock = threading.Lock()
+
+    @property
+    def deployer(self) -> str:
+        """Who runs the program (the principal the cluster authenticates): given, or the caller identity."""
+        if self._deployer is None:
+            self._deployer = str(self.client("sts").get_caller_identity()["Arn"])
+        return self._deployer
+
+    def make_roles(self, arns: Sequence[str]) -> None:
+        """The roles a person made by hand before the first deploy (the deploy and preview roles)."""
+        iam = self.client("iam")
+        for arn in arns:
+            path, _, name = arn.split(":role", 1)[1].rpartition("/")
+            iam.create_role(RoleName=name, Path=f"{path}/", AssumeRolePolicyDocument=_NOBODY)
+
+    def depends_on(self, urn: str) -> set[str]:
+        """Every URN ``urn`` waits for, directly or through what it waits for."""
+        found: set[str] = set()
+        pending = [urn]
+        while pending:
+            registered = self.registered.get(pending.pop())
+            for dependency in registered.dependencies if registered else ():
+                if dependency not in found:
+                    found.add(dependency)
+                    pending.append(dependency)
+        return found
 
     def _in_region_of(self, provider: str | None) -> None:
         key = provider_key(provider)
@@ -140,22 +192,34 @@ class AwsEmulator(pulumi.runtime.Mocks):
     def arn(self, service: str, resource: str, *, region: bool = True) -> str:
         return f"arn:aws:{service}:{self.region if region else ''}:{ACCOUNT_ID}:{resource}"
 
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
+    def new_resource(
+        self,
+        args: pulumi.runtime.MockResourceArgs,
+        urn: str | None = None,
+        dependencies: Sequence[str] = (),
+    ) -> tuple[str | None, dict]:
+        """Creates the resource in the account (refusing it as AWS would). ``urn`` and ``dependencies`` (what
+        it waits for) let the account judge what its requests may rely on."""
         from botocore.exceptions import ClientError, ParamValidationError
 
+        registration = Registered(urn or args.name, args.typ, args.name, {}, tuple(dependencies))
         if not args.custom:
+            self.registered[registration.urn] = registration
             return None, {}
         handler = _HANDLERS.get(args.typ) or _PACKAGES.get(args.typ.split(":", 1)[0]) or synthetic
         args.inputs = plain(args.inputs)
         with self._lock:
             self._in_region_of(args.provider)
+            self.registering = self.registered[registration.urn] = registration
             try:
                 resource_id, outputs = handler(self, args)
             except (ClientError, ParamValidationError) as err:
                 raise EmulationError(
                     f"the emulated AWS account refused {args.typ} '{args.name}': {_aws_message(err)}"
                 ) from None
-        return resource_id, {**args.inputs, **outputs, "id": resource_id}
+            state = {**args.inputs, **outputs, "id": resource_id}
+            self.registered[registration.urn] = dataclasses.replace(registration, state=state)
+        return resource_id, state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]]]:
         """The invoke's result and its check failures (none: an invoke AWS would refuse raises)."""

@@ -3,6 +3,12 @@
 Kubernetes objects and Helm releases get synthetic IDs, as every type without an emulation; before
 that, each is checked as the cluster would check it:
 
+* EKS authenticates the program's principal (the deploying role) and authorizes it by its access policy
+  associations: with the cluster creator's implicit admin off, a principal with none gets 401
+  Unauthorized, and one with only a view policy 403 Forbidden. What the provider may rely on is what it
+  waits for: the associations among its dependencies when it is registered. A provider made without
+  waiting for them races them, and the emulation refuses it as the loser of that race;
+
 * a LoadBalancer Service (one of its own, or the one Istio's gateway chart makes) gets its load balancer
   from the in-tree AWS service controller only if each node has exactly one security group tagged
   ``kubernetes.io/cluster/<name>`` (or a single untagged one): otherwise the controller fails, the
@@ -39,16 +45,56 @@ LOAD_BALANCER_CHARTS: Mapping[str, tuple[tuple[str, ...], str]] = {
 gateway chart, values.yaml ``service.type: LoadBalancer``)."""
 
 
+WRITE_POLICIES = frozenset(
+    {
+        "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
+        "arn:aws:eks::aws:cluster-access-policy/AmazonEKSAdminPolicy",
+    }
+)
+"""Access policies that let a principal create what the program sends cluster-wide."""
+ACCESS_POLICY_ASSOCIATION = "aws:eks/accessPolicyAssociation:AccessPolicyAssociation"
+
+
 @handles("pulumi:providers:kubernetes")
 def _kubernetes_provider(e: AwsEmulator, a: Args) -> tuple[str, Outputs]:
-    """A provider is the cluster its kubeconfig reaches."""
+    """A provider is the cluster its kubeconfig reaches, and the grants it waits for."""
     provider_id, outputs = synthetic(e, a)
     kubeconfig = a.inputs.get("kubeconfig")
     if isinstance(kubeconfig, str) and kubeconfig.lstrip().startswith("{"):
         clusters = json.loads(kubeconfig).get("clusters") or []
         if clusters:
             e.kubernetes_clusters[(a.name, provider_id)] = clusters[0]["name"]
+    waited_for = e.depends_on(e.registering.urn) if e.registering else set()
+    e.provider_grants[(a.name, provider_id)] = {
+        (state["clusterName"], state["principalArn"], state["policyArn"])
+        for urn in waited_for
+        if (registered := e.registered.get(urn)) and registered.type == ACCESS_POLICY_ASSOCIATION
+        for state in (registered.state,)
+    }
     return provider_id, outputs
+
+
+def access_refusal(e: AwsEmulator, a: Args, cluster: str) -> tuple[str, str] | None:
+    """Why EKS refuses the deploying principal's request, by what its provider waited for: (code, message)."""
+    key = provider_key(a.provider)
+    waited_for = e.provider_grants.get(key, set()) if key else set()
+    grants = {policy for c, principal, policy in waited_for if c == cluster and principal == e.deployer}
+    provider = key[0] if key else "(default)"
+    if not grants:
+        return (
+            "Unauthorized",
+            f"401 Unauthorized from the EKS API of cluster {cluster!r} to {e.deployer}: no access policy "
+            f"association for it is among what Kubernetes provider {provider!r} waits for. EKS gives the "
+            "cluster's creator nothing while bootstrapClusterCreatorAdminPermissions is off; make the "
+            "provider depend on the deploying role's AccessPolicyAssociation",
+        )
+    if not grants & WRITE_POLICIES:
+        return (
+            "Forbidden",
+            f"403 Forbidden from the EKS API of cluster {cluster!r} to {e.deployer}: its access policies "
+            f"({', '.join(sorted(p.rsplit('/', 1)[1] for p in grants))}) do not let it create objects",
+        )
+    return None
 
 
 def cluster_of(e: AwsEmulator, a: Args) -> str | None:
@@ -120,6 +166,9 @@ def load_balancer_refusal(e: AwsEmulator, cluster: str) -> str | None:
 @handles_package("kubernetes")
 def _kubernetes_object(e: AwsEmulator, a: Args) -> tuple[str, Outputs]:
     cluster = cluster_of(e, a)
+    denied = access_refusal(e, a, cluster) if cluster is not None else None
+    if denied:
+        raise refusal(a, *denied)
     if cluster is not None and makes_load_balancer(a):
         problem = load_balancer_refusal(e, cluster)
         if problem:

@@ -54,7 +54,14 @@ class Account:
         for service, call in WARM_CALLS.items():
             getattr(self.emulator.client(service), call)()
 
-    def open(self, region: str, seed: int, zone_ids: Mapping[str, str] | None = None) -> AwsEmulator:
+    def open(
+        self,
+        region: str,
+        seed: int,
+        zone_ids: Mapping[str, str] | None = None,
+        deployer: str | None = None,
+        roles: tuple[str, ...] = (),
+    ) -> AwsEmulator:
         if self._mock is not None:
             self._mock.stop()
         self._mock = mock_aws()
@@ -62,7 +69,8 @@ class Account:
         # Seeded, so that IDs depend only on the order of the requests.
         mock_random.seed(seed)
         self._map_zones(zone_ids or {})
-        self.emulator = AwsEmulator(region)
+        self.emulator = AwsEmulator(region, deployer=deployer)
+        self.emulator.make_roles(roles)
         return self.emulator
 
     def _map_zones(self, zone_ids: Mapping[str, str]) -> None:
@@ -85,7 +93,10 @@ class Account:
             self.open(*rest)
             return None
         if kind == "resource":
-            return self.emulator.new_resource(pulumi.runtime.MockResourceArgs(*rest))
+            fields, urn, dependencies = rest
+            return self.emulator.new_resource(
+                pulumi.runtime.MockResourceArgs(*fields), urn=urn, dependencies=dependencies
+            )
         if kind == "call":
             return self.emulator.call(pulumi.runtime.MockCallArgs(*rest))
         raise ValueError(f"unknown request {kind!r}")
