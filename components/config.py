@@ -884,8 +884,8 @@ class RunnerConfig(_Model):
         "BUILD_GENERAL1_MEDIUM"
     )
     """Default BUILD_GENERAL1_MEDIUM (4 vCPUs, 7 GB). CodeBuild compute type of each job."""
-    image: str = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
-    """Default aws/codebuild/amazonlinux-x86_64-standard:5.0. CodeBuild image the jobs run in."""
+    image: str = "aws/codebuild/standard:7.0"
+    """Default aws/codebuild/standard:7.0 (Ubuntu, which actions/setup-python serves). The jobs' image."""
     timeout_minutes: Annotated[int, Field(ge=5, le=480)] = 180
     """Default 180. Longest a job may run (minutes, 5-480): EKS, node groups, then atomic Helm installs."""
     log_retention_days: RetentionDays = 365

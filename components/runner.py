@@ -46,8 +46,8 @@ class RunnerArgs:
     """The CodeConnections connection to GitHub, made by hand. Required."""
     compute_type: str = "BUILD_GENERAL1_MEDIUM"
     """CodeBuild compute type. Default BUILD_GENERAL1_MEDIUM."""
-    image: str = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
-    """CodeBuild image. Default aws/codebuild/amazonlinux-x86_64-standard:5.0."""
+    image: str = "aws/codebuild/standard:7.0"
+    """CodeBuild image. Default aws/codebuild/standard:7.0 (Ubuntu 22.04: actions/setup-python serves it)."""
     timeout_minutes: int = 180
     """Longest a job may run (minutes). Default 180."""
     log_retention_days: int = 365

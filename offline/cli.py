@@ -18,6 +18,7 @@ from rich.console import Console
 
 from components.config import ConfigError, StackFileError
 from offline import cost as costing
+from offline import deploy as deploying
 from offline import manifests as kubernetes
 from offline import policy as policies
 from offline import summary as summaries
@@ -200,6 +201,27 @@ def manifests(stack: StackOption = None, config_file: ConfigFileOption = None) -
     )
     if not result.passed:
         raise typer.Exit(EXIT_FAILED)
+
+
+@app.command(name="deploy-settings")
+def deploy_settings(
+    stack: StackOption = None,
+    config_file: ConfigFileOption = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Append to this file (e.g. $GITHUB_OUTPUT) instead of printing."),
+    ] = None,
+) -> None:
+    """What CI needs to deploy a stack, as GitHub step outputs: role_arn, preview_role_arn (its
+    platform:deploy), runner_label (the runs-on of its in-VPC runner) and bootstrap_exclude (the URNs a
+    first deploy from outside the VPC passes to --exclude, with --exclude-dependents).
+    """
+    text = deploying.github_output(deploying.settings(run_plan(stack, config_file)))
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        with output.open("a") as stream:
+            stream.write(text)
 
 
 @app.command()

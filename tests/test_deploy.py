@@ -3,7 +3,10 @@ waits for), and from where (the in-VPC CodeBuild runner, admitted by the cluster
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
+from collections.abc import Callable
 from typing import Any
 
 import pulumi
@@ -13,9 +16,10 @@ import pytest
 from components import cluster as cluster_module
 from components.cluster import CLUSTER_ADMIN_POLICY, CLUSTER_VIEW_POLICY
 from components.runner import runner_label, runner_policy
+from offline.deploy import bootstrap_excludes, dependents, github_output
 from offline.emulation import EmulationError
 from offline.emulation.account import AccountOptions
-from offline.runner import run_program, run_under_mocks
+from offline.runner import RecordedResource, run_program, run_under_mocks
 from tests.conftest import offline_cli, preview_json, raw_stack_config, stack_plan
 from tests.emulated import DEPLOYER, bare_cluster, deploy_provider
 from tests.plans import stack_names
@@ -214,6 +218,30 @@ def test_the_emulated_api_answers_403_to_a_deployer_that_may_only_view():
         )
 
 
+def test_a_preview_as_the_view_only_role_diffs_client_side_where_an_update_gets_403():
+    def program(waits: bool) -> Callable[[], None]:
+        return lambda: _cluster_with_a_namespace(provider_waits=waits, policy=CLUSTER_VIEW_POLICY)
+
+    previewing = dataclasses.replace(DEPLOYER, previewing=True)
+    resources, _ = run_under_mocks(program(True), {}, "dev", account=previewing)
+    assert any(r.type == "kubernetes:core/v1:Namespace" for r in resources)
+    # The fallback is for 403 only: a role the cluster does not know still gets 401, preview or not.
+    with pytest.raises(EmulationError, match="401 Unauthorized"):
+        run_under_mocks(program(False), {}, "dev", account=previewing)
+
+
+@pytest.mark.slow
+def test_each_stack_previews_as_its_preview_role():
+    """preview.yml runs ``pulumi preview`` as the preview role: the cluster must know it (AdminView)."""
+    raw = raw_stack_config("prod")
+    preview_role = stack_plan("prod").config.deploy.preview_role_arn
+    assert preview_role
+    plan = run_program(raw, "prod", account=AccountOptions(deployer=preview_role, previewing=True))
+    assert plan.of_type("kubernetes:helm.sh/v3:Release")
+    with pytest.raises(EmulationError, match=r"403 Forbidden .* to " + re.escape(preview_role)):
+        run_program(raw, "prod", account=AccountOptions(deployer=preview_role))
+
+
 def test_an_access_entry_for_a_role_nobody_made_is_refused():
     with pytest.raises(EmulationError, match="NoSuchEntity"):
         run_under_mocks(
@@ -252,3 +280,60 @@ def test_a_runner_without_its_repository_or_connection_names_each_key(tmp_path):
     result = offline_cli("preview", "--config-file", str(path))
     assert result.returncode == 2
     assert "platform:deploy.runner.repository: is required while the runner is enabled" in result.stderr
+
+
+# --- the first deploy, and what CI reads ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", stack_names())
+def test_the_bootstrap_leaves_out_the_kubernetes_layer_and_nothing_else(stack):
+    plan = stack_plan(stack)
+    left_out = dependents(plan.resources, bootstrap_excludes(plan))
+    custom = [r for r in plan.resources if r.custom]
+    assert {r.type for r in custom if r.urn in left_out} == {
+        r.type for r in custom if r.type.startswith("kubernetes:")
+    } | {"pulumi:providers:kubernetes"}
+    assert all(r.urn in left_out for r in custom if r.type.startswith("kubernetes:"))
+    # What the next run, on the runner, needs is made by the bootstrap: the runner, and the rule admitting it.
+    made = {r.type for r in custom if r.urn not in left_out}
+    assert {PROJECT, "aws:codebuild/webhook:Webhook", "aws:eks/cluster:Cluster", ENTRY, ASSOCIATION} <= made
+    assert plan.of_type(PROJECT)[0].urn not in left_out
+
+
+def test_dependents_follow_providers_parents_and_dependencies_transitively():
+    def made(name: str, **fields: Any) -> RecordedResource:
+        return RecordedResource(
+            **{"urn": f"urn:{name}", "type": "t", "name": name, "parent": None, "custom": True, "inputs": {}}
+            | fields
+        )
+
+    resources = [
+        made("provider"),
+        made("object", provider="urn:provider::id-1"),
+        made("child", parent="urn:object"),
+        made("waits", dependencies=("urn:child",)),
+        made("free", dependencies=("urn:elsewhere",)),
+    ]
+    assert dependents(resources, ["urn:provider"]) == {
+        "urn:provider",
+        "urn:object",
+        "urn:child",
+        "urn:waits",
+    }
+
+
+def test_deploy_settings_prints_the_roles_the_runner_label_and_the_bootstrap_excludes():
+    plan = stack_plan("prod")
+    result = offline_cli("deploy-settings", "--stack", "prod")
+    assert result.returncode == 0, result.stderr
+    (provider,) = plan.of_type("pulumi:providers:kubernetes")
+    assert result.stdout.splitlines() == [
+        f"role_arn={plan.config.deploy.role_arn}",
+        f"preview_role_arn={plan.config.deploy.preview_role_arn}",
+        f"runner_label={plan.outputs['deployRunnerLabel']}",
+        f"bootstrap_exclude={provider.urn}",
+    ]
+
+
+def test_several_lines_go_to_github_output_as_a_here_document():
+    assert github_output({"one": "a", "many": "x\ny"}, delimiter="END") == "one=a\nmany<<END\nx\ny\nEND\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -168,7 +169,7 @@ def test_the_preview_runs_only_where_the_account_is_wired_and_never_for_forks():
     (job,) = preview["jobs"].values()
     condition = job["if"]
     assert "github.event.pull_request.head.repo.full_name == github.repository" in condition
-    assert "vars.AWS_PREVIEW_ROLE_ARN != ''" in condition
+    assert "vars.PREVIEW_ENABLED == 'true'" in condition
 
 
 def test_the_preview_job_can_get_an_oidc_token_and_comment():
@@ -180,7 +181,8 @@ def test_the_preview_job_can_get_an_oidc_token_and_comment():
     assert run["with"]["command"] == "preview"
     assert run["with"]["stack"] == "${{ matrix.stack }}"
     assert run["with"]["comment-on-pr"] == "true"
-    assert run["with"]["role-to-assume"] == "${{ vars.AWS_PREVIEW_ROLE_ARN }}"
+    assert run["with"]["role"] == "preview"
+    assert "role-to-assume" not in run["with"], "the role comes from the stack's file"
 
 
 def test_the_preview_runs_the_policy_pack_and_then_the_replacement_guard():
@@ -199,16 +201,134 @@ def test_the_preview_runs_the_policy_pack_and_then_the_replacement_guard():
     assert any("policy/requirements.txt" in step.get("run", "") for step in steps)
 
 
-def test_the_shared_action_assumes_the_role_by_oidc_then_runs_pulumi():
+def test_the_shared_action_assumes_the_stack_s_role_by_oidc_then_runs_pulumi():
     steps = load(ACTION)["runs"]["steps"]
+    (settings,) = [step for step in steps if step.get("id") == "settings"]
+    assert "python -m offline deploy-settings" in settings["run"]
     (credentials,) = steps_using(steps, "aws-actions/configure-aws-credentials")
-    assert credentials["with"]["role-to-assume"] == "${{ inputs.role-to-assume }}"
+    assert credentials["with"]["role-to-assume"] == "${{ steps.settings.outputs.role_to_assume }}"
+    assert credentials["with"]["role-duration-seconds"] == "${{ inputs.session-seconds }}"
     assert not {"aws-access-key-id", "aws-secret-access-key"} & set(credentials["with"])
     (pulumi,) = steps_using(steps, "pulumi/actions")
     assert pulumi["with"]["command"] == "${{ inputs.command }}"
     assert pulumi["with"]["stack-name"] == "${{ inputs.stack }}"
-    uses = [step.get("uses", step.get("run")) for step in steps]
-    assert uses.index(credentials["uses"]) < uses.index(pulumi["uses"])
+    assert steps.index(settings) < steps.index(credentials) < steps.index(pulumi)
+
+
+def _settings_step(tmp_path: Path, stack: str, role: str) -> tuple[subprocess.CompletedProcess[str], str]:
+    """The action's settings step, run by bash in the checkout as the runner runs it."""
+    (settings,) = [step for step in load(ACTION)["runs"]["steps"] if step.get("id") == "settings"]
+    output = tmp_path / "github_output"
+    output.touch()
+    result = subprocess.run(
+        ["bash", "-e", "-c", settings["run"]],
+        cwd=PROJECT_DIR,
+        env={
+            **os.environ,
+            "STACK": stack,
+            "ROLE": role,
+            "GITHUB_OUTPUT": str(output),
+            "RUNNER_TEMP": str(tmp_path),
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return result, output.read_text()
+
+
+@pytest.mark.slow
+def test_the_settings_step_picks_the_role_the_job_asks_for_from_the_stack_s_file(tmp_path):
+    result, output = _settings_step(tmp_path, "staging", "preview")
+    assert result.returncode == 0, result.stdout + result.stderr
+    preview_role = stack_plan("staging").config.deploy.preview_role_arn
+    assert f"role_to_assume={preview_role}\n" in output
+    (provider,) = stack_plan("staging").of_type("pulumi:providers:kubernetes")
+    assert f"bootstrap_exclude={provider.urn}\n" in output, "what a bootstrap leaves out, for pulumi/actions"
+    result, _ = _settings_step(tmp_path, "staging", "admin")
+    assert result.returncode == 1
+    assert "role must be deploy or preview, not 'admin'" in result.stdout
+
+
+def test_a_bootstrap_excludes_what_the_settings_list_with_their_dependents_and_only_then():
+    steps = load(ACTION)["runs"]["steps"]
+    (pulumi,) = steps_using(steps, "pulumi/actions")
+    assert pulumi["with"]["exclude"] == (
+        "${{ inputs.bootstrap == 'true' && steps.settings.outputs.bootstrap_exclude || '' }}"
+    )
+    assert pulumi["with"]["exclude-dependents"] == "${{ inputs.bootstrap == 'true' }}"
+
+
+def test_the_action_runs_preflight_before_the_pulumi_command_when_asked():
+    steps = load(ACTION)["runs"]["steps"]
+    (preflight,) = [step for step in steps if "verify preflight" in step.get("run", "")]
+    assert preflight["if"] == "inputs.preflight == 'true'"
+    assert 'exit "$status"' in preflight["run"]
+    assert '>> "$GITHUB_STEP_SUMMARY"' in preflight["run"]
+    (pulumi,) = steps_using(steps, "pulumi/actions")
+    assert steps.index(preflight) < steps.index(pulumi)
+
+
+# --- where each job runs ----------------------------------------------------------------------------------
+
+
+def _pulumi_jobs() -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(workflow, job, its step using the shared action) for every job that runs Pulumi on a stack."""
+    found = []
+    for path in sorted(WORKFLOWS.glob("*.yml")):
+        for job in load(path)["jobs"].values():
+            for step in steps_using(job.get("steps", []), "./.github/actions/pulumi"):
+                found.append((path.name, job, step))
+    return found
+
+
+def test_every_job_that_touches_a_cluster_runs_on_its_stack_s_in_vpc_runner():
+    jobs = [(n, job, step) for n, job, step in _pulumi_jobs() if step["with"].get("bootstrap") != "true"]
+    assert len(jobs) == 4, "the preview matrix and the three deploys"
+    for name, job, step in jobs:
+        stacks = job.get("strategy", {}).get("matrix", {}).get("stack") or [step["with"]["stack"]]
+        for stack in stacks:
+            label = job["runs-on"].replace("${{ matrix.stack }}", stack)
+            assert label == stack_plan(stack).outputs["deployRunnerLabel"], (name, stack)
+
+
+def test_no_github_hosted_runner_touches_a_cluster():
+    """A GitHub-hosted job runs Pulumi only as the bootstrap, which leaves the Kubernetes layer out; ci.yml
+    runs nothing but the offline program."""
+    for name, job, step in _pulumi_jobs():
+        if not str(job["runs-on"]).startswith("codebuild-"):
+            assert step["with"].get("bootstrap") == "true", name
+            assert step["with"]["command"] == "up"
+    for job in workflow("ci.yml")["jobs"].values():
+        assert not steps_using(job["steps"], "./.github/actions/pulumi")
+        assert not [step for step in job["steps"] if "pulumi " in step.get("run", "")]
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_a_deploy_fits_its_session_and_its_runner_s_build_timeout(stack):
+    job = deploy_jobs()[stack]
+    (run,) = steps_using(job["steps"], "./.github/actions/pulumi")
+    minutes = job["timeout-minutes"]
+    # EKS, node groups and Aurora, then Helm installs of up to ten minutes each: past the default hour.
+    assert minutes >= 120
+    assert int(run["with"]["session-seconds"]) >= 60 * minutes
+    assert minutes < stack_plan(stack).config.deploy.runner.timeout_minutes, "the build outlives the job"
+    assert run["with"]["role"] == "deploy"
+    assert run["with"]["preflight"] == "true"
+
+
+def test_a_manual_run_can_bootstrap_one_stack_from_outside_the_vpc_in_its_environment():
+    inputs = workflow("deploy.yml")["on"]["workflow_dispatch"]["inputs"]
+    assert inputs["bootstrap"] == {**inputs["bootstrap"], "type": "boolean", "default": False}
+    job = deploy_jobs()["bootstrap"]
+    assert "github.event_name == 'workflow_dispatch' && inputs.bootstrap" in job["if"]
+    assert job["environment"] == "${{ inputs.stack }}", "prod's bootstrap waits for prod's reviewers"
+    assert job["concurrency"]["group"] == "deploy-${{ inputs.stack }}"
+    (run,) = steps_using(job["steps"], "./.github/actions/pulumi")
+    wanted = {"stack": "${{ inputs.stack }}", "command": "up", "bootstrap": "true"}
+    assert run["with"] == {**run["with"], **wanted}
+    for stack in ("dev", "staging", "prod"):
+        assert "!inputs.bootstrap" in deploy_jobs()[stack]["if"], "a bootstrap run deploys nothing else"
 
 
 # --- deploy.yml -----------------------------------------------------------------------------------------
@@ -226,7 +346,7 @@ def test_deploy_runs_on_main_and_by_hand_for_one_stack():
 
 def test_deploy_goes_dev_then_staging_then_prod():
     jobs = deploy_jobs()
-    assert list(jobs) == ["dev", "staging", "prod"]
+    assert list(jobs) == ["dev", "staging", "prod", "bootstrap"]
     assert "needs" not in jobs["dev"]
     assert jobs["staging"]["needs"] == "dev"
     assert jobs["prod"]["needs"] == "staging"

@@ -160,6 +160,9 @@ class AccountOptions:
     identity."""
     roles: tuple[str, ...] = ()
     """IAM roles made by hand before the first deploy (the deploy and preview roles): the account has them."""
+    previewing: bool = False
+    """Whether the program runs as ``pulumi preview``: the Kubernetes provider then answers a 403 to its
+    server-side dry run by falling back to a client-side diff, so a view-only deployer is enough."""
 
 
 @contextmanager
@@ -169,5 +172,7 @@ def emulated_account(
     """Mocks backed by a fresh, empty emulated account in ``region``; the same seed gives the same IDs."""
     account = account_process()
     options = options or AccountOptions()
-    account.tell("open", region, seed, dict(options.zone_ids), options.deployer, options.roles)
+    account.tell(
+        "open", region, seed, dict(options.zone_ids), options.deployer, options.roles, options.previewing
+    )
     yield AccountMocks(account)

@@ -126,9 +126,14 @@ class AwsEmulator(pulumi.runtime.Mocks):
     """Mocks whose resources live in a moto account: use it where moto is active (the account process,
     :mod:`offline.emulation.server`); programs get it through :func:`offline.emulation.emulated_account`."""
 
-    def __init__(self, region: str = DEFAULT_REGION, *, deployer: str | None = None) -> None:
+    def __init__(
+        self, region: str = DEFAULT_REGION, *, deployer: str | None = None, previewing: bool = False
+    ) -> None:
         self.home_region = region
         self._deployer = deployer
+        self.previewing = previewing
+        """A preview: the Kubernetes provider takes a 403 to its dry run as "diff client-side" (see
+        :func:`offline.emulation.kubernetes.access_refusal`)."""
         self.registered: dict[str, Registered] = {}
         """What the account was asked to create so far, by URN, with what each waited for."""
         self.registering: Registered | None = None

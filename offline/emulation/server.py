@@ -61,6 +61,7 @@ class Account:
         zone_ids: Mapping[str, str] | None = None,
         deployer: str | None = None,
         roles: tuple[str, ...] = (),
+        previewing: bool = False,
     ) -> AwsEmulator:
         if self._mock is not None:
             self._mock.stop()
@@ -69,7 +70,7 @@ class Account:
         # Seeded, so that IDs depend only on the order of the requests.
         mock_random.seed(seed)
         self._map_zones(zone_ids or {})
-        self.emulator = AwsEmulator(region, deployer=deployer)
+        self.emulator = AwsEmulator(region, deployer=deployer, previewing=previewing)
         self.emulator.make_roles(roles)
         return self.emulator
 
