@@ -855,6 +855,71 @@ class BackupConfig(_Model):
     """Default none. Another region to copy each recovery point to (a vault of its own is made there)."""
 
 
+# --- platform:addons ----------------------------------------------------------------------------
+# One class per add-on; each chart is pinned once, in components/addons/charts.py, not per stack.
+
+
+class _AddonConfig(_Model):
+    enabled: bool = True
+    """Default true. Whether the stack installs this add-on."""
+
+
+class MonitoringConfig(_AddonConfig):
+    """``platform:addons.monitoring``: kube-prometheus-stack (Prometheus, Alertmanager, Grafana)."""
+
+
+class TracingConfig(_AddonConfig):
+    """``platform:addons.tracing``: an OpenTelemetry collector, and Istio's spans sent to it."""
+
+
+class AlarmsConfig(_AddonConfig):
+    """``platform:addons.alarms``: CloudWatch alarms of the AWS side, to an SNS topic."""
+
+
+class VeleroConfig(_AddonConfig):
+    """``platform:addons.velero``: Velero's backups of the cluster's objects and volumes, to S3."""
+
+
+class GatekeeperConfig(_AddonConfig):
+    """``platform:addons.gatekeeper``: OPA Gatekeeper and the platform's admission policies."""
+
+
+class RolloutsConfig(_AddonConfig):
+    """``platform:addons.rollouts``: Argo Rollouts, for canaries of mesh services with analysis."""
+
+
+class VpaConfig(_AddonConfig):
+    """``platform:addons.vpa``: the vertical pod autoscaler."""
+
+
+class CertManagerConfig(_AddonConfig):
+    """``platform:addons.certManager``: cert-manager issuing the gateway's certificate (ACME DNS-01)."""
+
+    enabled: bool = False
+    """Default false (the gateway's certificate is a secret made by hand). Whether cert-manager issues it."""
+
+
+class AddonsConfig(_Model):
+    """``platform:addons``: what a production platform runs beside the workloads, each switchable."""
+
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    """Default: all MonitoringConfig defaults."""
+    tracing: TracingConfig = Field(default_factory=TracingConfig)
+    """Default: all TracingConfig defaults."""
+    alarms: AlarmsConfig = Field(default_factory=AlarmsConfig)
+    """Default: all AlarmsConfig defaults."""
+    velero: VeleroConfig = Field(default_factory=VeleroConfig)
+    """Default: all VeleroConfig defaults."""
+    gatekeeper: GatekeeperConfig = Field(default_factory=GatekeeperConfig)
+    """Default: all GatekeeperConfig defaults."""
+    rollouts: RolloutsConfig = Field(default_factory=RolloutsConfig)
+    """Default: all RolloutsConfig defaults."""
+    vpa: VpaConfig = Field(default_factory=VpaConfig)
+    """Default: all VpaConfig defaults."""
+    cert_manager: CertManagerConfig = Field(default_factory=CertManagerConfig)
+    """Default: all CertManagerConfig defaults (off)."""
+
+
 GitHubRepository = Annotated[
     str,
     _pattern(
@@ -938,6 +1003,8 @@ class StackConfig(_Model):
     """Default: all BaselineConfig defaults."""
     backup: BackupConfig = Field(default_factory=BackupConfig)
     """Default: all BackupConfig defaults."""
+    addons: AddonsConfig = Field(default_factory=AddonsConfig)
+    """Default: all AddonsConfig defaults (every add-on but cert-manager on)."""
     deploy: DeployConfig | None = None
     """Required (platform:deploy, with its roleArn). Who deploys the stack, and its in-VPC runner."""
 

@@ -7,6 +7,7 @@ from typing import TypedDict, cast
 import pulumi
 import pulumi_aws as aws
 
+from components.addons import Addons, AddonsArgs
 from components.backup import Backup, BackupArgs
 from components.baseline import Baseline, BaselineArgs, DataCredentials
 from components.cache import Cache, CacheArgs
@@ -60,6 +61,7 @@ class Platform(pulumi.ComponentResource):
     mesh: Mesh
     backup: Backup | None
     runner: DeployRunner | None
+    addons: Addons
     log_key: aws.kms.Key
 
     def __init__(self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -217,6 +219,21 @@ class Platform(pulumi.ComponentResource):
             )
             if config.backup.enabled
             else None
+        )
+        self.addons = Addons(
+            f"{name}-addons",
+            AddonsArgs(
+                config=config.addons,
+                stack=config.stack,
+                is_prod=config.is_prod,
+                cluster_name=self.cluster.cluster_name,
+                provider=self.cluster.provider,
+                log_key_arn=log_key_arn,
+                namespaces=tuple(config.namespaces),
+                depends_on=self.cluster.workloads_ready,
+                tags=tags,
+            ),
+            opts=child,
         )
         self.register_outputs(
             {

@@ -952,6 +952,7 @@ def test_sections_are_the_stack_config_fields() -> None:
         "namespaces",
         "baseline",
         "backup",
+        "addons",
         "deploy",
     )
 

@@ -1,0 +1,53 @@
+"""The add-ons a production platform runs beside its workloads, each switchable per stack
+(``platform:addons.<name>``) and each from one pinned chart (:mod:`components.addons.charts`).
+
+:class:`Addons` composes them; each add-on is a component of its own module, made here only when its
+config enables it, with Args whose defaults are production's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.config import AddonsConfig
+from components.tags import Tags
+
+GENERAL_NODES = {"role": "general-compute"}
+"""Every add-on pod's node selector: the general node group's label (the tainted groups run agents)."""
+
+
+@dataclass(frozen=True)
+class AddonsArgs:
+    """Inputs of :class:`Addons`: what the add-ons take from the rest of the platform."""
+
+    config: AddonsConfig
+    """Which add-ons, and their settings (``platform:addons``). Required."""
+    stack: str
+    """The stack's name. Required."""
+    is_prod: bool
+    """Whether this is prod (at least two replicas and a disruption budget per controller). Required."""
+    cluster_name: pulumi.Input[str]
+    """The EKS cluster's name. Required."""
+    provider: k8s.Provider
+    """The cluster's Kubernetes provider. Required."""
+    log_key_arn: pulumi.Input[str]
+    """The stack's logs key (its policy lets CloudWatch Logs use it). Required."""
+    namespaces: Sequence[str] = ()
+    """The application namespaces (backed up, under the admission policies). Default none."""
+    depends_on: Sequence[pulumi.Resource] = ()
+    """What the add-ons' pods need first (nodes to run on, CoreDNS). Default none."""
+    tags: Tags = field(default_factory=Tags)
+    """AWS tags of every AWS resource. Default none."""
+
+
+class Addons(pulumi.ComponentResource):
+    """Every enabled add-on of the stack."""
+
+    def __init__(self, name: str, args: AddonsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("platform:index:Addons", name, None, opts)
+        self._name = name
+        self.register_outputs({})
