@@ -195,8 +195,8 @@ def manifests(stack: StackOption = None, config_file: ConfigFileOption = None) -
     for problem in result.problems:
         err.print(f"[red]{problem}[/red]", highlight=False, markup=False)
     err.print(
-        f"{result.checked} objects checked against Kubernetes {result.version}: "
-        f"{len(result.problems) or 'no'} invalid; {len(result.unchecked)} custom resources without a schema",
+        f"{result.checked} objects checked against Kubernetes {result.version}, {result.custom} custom "
+        f"resources against their CRDs: {len(result.problems) or 'no'} problems",
         highlight=False,
     )
     if not result.passed:
