@@ -143,7 +143,7 @@ def sections() -> list[tuple[str, type[BaseModel] | None, FieldInfo]]:
     return found
 
 
-def keys() -> set[str]:
+def key_paths() -> set[str]:
     """Every key path the contract accepts, as docs/config.md lists them (``platform:network.cidr``)."""
     found = set()
     for section, model, info in sections():
@@ -177,9 +177,8 @@ def _table(model: type[BaseModel], path: str) -> list[str]:
     for name, info in model.model_fields.items():
         rules = _rules_of(list(info.metadata))
         kind = type_name(info.annotation) + (f" ({'; '.join(rules)})" if rules else "")
-        lines.append(
-            f"| `{info.alias or name}` | {_cell(kind)} | {default_of(info)} | {_cell(info.description or '')} |"
-        )
+        description = _cell(info.description or "")
+        lines.append(f"| `{info.alias or name}` | {_cell(kind)} | {default_of(info)} | {description} |")
     return [*lines, ""]
 
 
@@ -201,7 +200,7 @@ def render() -> str:
         "     docstrings there, not this file. tests/test_docs.py fails when it is stale. -->",
         "",
         "Every key lives under `platform:<section>` in `Pulumi.<stack>.yaml`. Keys are camelCase; an unknown",
-        "key is an error (with a \"did you mean\"), and every error of a stack is reported at once with its",
+        'key is an error (with a "did you mean"), and every error of a stack is reported at once with its',
         "key path, before anything is created. Defaults are production's; a stack loosens them explicitly.",
         "",
         "## Sections",
