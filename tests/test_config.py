@@ -873,7 +873,8 @@ def test_full_config_parses_to_typed_values() -> None:
             addonVersions={"vpc-cni": "v1.19.0-eksbuild.1"},
             nodeGroups={
                 "gpu-1": group(
-                    instanceTypes=["g5.xlarge", "u-6tb1.metal", "c6gn.16xlarge"],
+                    instanceTypes=["g5.xlarge", "g6e.2xlarge", "p4d.24xlarge"],
+                    amiType="AL2023_x86_64_NVIDIA",
                     minSize=0,
                     maxSize=1,
                     desiredSize=0,

@@ -558,7 +558,13 @@ def test_each_instance_type_counts_against_its_family_class(instance_type, famil
 
 
 def test_a_group_of_another_class_gets_a_row_of_its_own(account):
-    gpu = {"instanceTypes": ["g5.xlarge"], "minSize": 0, "maxSize": 4, "desiredSize": 0}
+    gpu = {
+        "instanceTypes": ["g5.xlarge"],
+        "amiType": "AL2023_x86_64_NVIDIA",
+        "minSize": 0,
+        "maxSize": 4,
+        "desiredSize": 0,
+    }
     config = with_config(
         "dev",
         cluster={
