@@ -1275,6 +1275,7 @@ def _istio_release(config: StackConfig) -> tuple[int, int]:
 
 
 def _prod_monitoring(config: StackConfig) -> Iterator[tuple[Loc, str]]:
+    """prod: monitoring enabled with replicas >= 2."""
     monitoring = config.addons.monitoring
     if not config.is_prod:
         return
@@ -1289,6 +1290,7 @@ def _prod_monitoring(config: StackConfig) -> Iterator[tuple[Loc, str]]:
 
 
 def _prod_tracing(config: StackConfig) -> Iterator[tuple[Loc, str]]:
+    """prod: tracing, where enabled, with replicas >= 2."""
     tracing = config.addons.tracing
     if config.is_prod and tracing.enabled and tracing.replicas < 2:
         yield (
@@ -1298,6 +1300,7 @@ def _prod_tracing(config: StackConfig) -> Iterator[tuple[Loc, str]]:
 
 
 def _addons_fit_the_mesh(config: StackConfig) -> Iterator[tuple[Loc, str]]:
+    """Tracing needs Istio >= 1.22 (Telemetry API v1); monitoring Istio >= 1.24 (its dashboards' files)."""
     # The spans come from Istio's sidecars and the dashboards from Istio's release: both need the mesh's
     # version to have them.
     version, release = config.mesh.istio_version, _istio_release(config)

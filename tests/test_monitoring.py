@@ -4,6 +4,7 @@ account, and its pure pieces directly."""
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -19,7 +20,9 @@ from components.addons.monitoring import (
     retention_size,
 )
 from components.config import ConfigError, parse_stack_config
+from offline import crds
 from offline.cost import estimate
+from offline.manifests import objects
 from offline.runner import Plan, RecordedResource
 from tests.conftest import stack_plan, with_deploy
 from tests.plans import run_with, stack_names
@@ -547,3 +550,14 @@ def test_monitoring_is_there_exactly_when_enabled(stack: str) -> None:
     plan = stack_plan(stack)
     present = [r for r in plan.resources if r.type == MONITORING]
     assert bool(present) == plan.config.addons.monitoring.enabled
+
+
+def test_the_monitoring_objects_match_their_crds_which_would_catch_a_slip(prod: Plan) -> None:
+    kinds = {"ServiceMonitor", "PodMonitor", "PrometheusRule"}
+    mine = [m for m in objects(prod) if m["apiVersion"] == "monitoring.coreos.com/v1" and m["kind"] in kinds]
+    assert {m["kind"] for m in mine} == kinds
+    assert all(crds.problems(m) == [] for m in mine)
+    (rule,) = [copy.deepcopy(m) for m in mine if m["kind"] == "PrometheusRule"]
+    rule["spec"]["groups"][0]["rules"][0]["for"] = "ten minutes"
+    (problem,) = crds.problems(rule) or []
+    assert problem.startswith("spec.groups.0.rules.0.for:")
