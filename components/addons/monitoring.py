@@ -745,40 +745,34 @@ class Monitoring(pulumi.ComponentResource):
         after_mesh = pulumi.ResourceOptions.merge(
             child, pulumi.ResourceOptions(depends_on=[release, *args.mesh_ready])
         )
+        rules = platform_rules(args.error_rate_percent, cluster_autoscaler=args.cluster_autoscaler)
+        # (resource role, kind, name, namespace, spec, what it waits for)
         monitors = [
             (
-                "ServiceMonitor",
                 "istiod",
+                "ServiceMonitor",
                 "istio-component-monitor",
                 ISTIO_NAMESPACE,
                 istiod_monitor_spec(),
                 after_mesh,
             ),
-            ("PodMonitor", "envoy", "envoy-stats-monitor", ISTIO_NAMESPACE, envoy_monitor_spec(), after_mesh),
-            ("PrometheusRule", "rules", "platform", NAMESPACE, None, after_release),
+            ("envoy", "PodMonitor", "envoy-stats-monitor", ISTIO_NAMESPACE, envoy_monitor_spec(), after_mesh),
+            ("rules", "PrometheusRule", "platform", NAMESPACE, rules, after_release),
         ]
         if args.cluster_autoscaler:
+            autoscaler = autoscaler_monitor_spec()
             monitors.append(
-                (
-                    "ServiceMonitor",
-                    "autoscaler",
-                    AUTOSCALER_CHART,
-                    NAMESPACE,
-                    autoscaler_monitor_spec(),
-                    after_release,
-                )
+                ("autoscaler", "ServiceMonitor", AUTOSCALER_CHART, NAMESPACE, autoscaler, after_release)
             )
-        for kind, role, resource_name, resource_namespace, spec, options in monitors:
+        for key, kind, resource_name, resource_namespace, spec, options in monitors:
             k8s.apiextensions.CustomResource(
-                f"{name}-{role}",
+                f"{name}-{key}",
                 api_version="monitoring.coreos.com/v1",
                 kind=kind,
                 metadata=k8s.meta.v1.ObjectMetaArgs(
                     name=resource_name, namespace=resource_namespace, labels=MANAGED
                 ),
-                spec=spec
-                if spec is not None
-                else platform_rules(args.error_rate_percent, cluster_autoscaler=args.cluster_autoscaler),
+                spec=spec,
                 opts=options,
             )
         for key, namespace_name in args.namespaces.items():
