@@ -1274,6 +1274,25 @@ def _istio_release(config: StackConfig) -> tuple[int, int]:
     return int(major), int(minor)
 
 
+MONITORING_NAMESPACE = "monitoring"
+TRACING_NAMESPACE = "tracing"
+"""The namespaces the monitoring and tracing add-ons make (and own)."""
+
+
+def _addon_namespaces_free(config: StackConfig) -> Iterator[tuple[Loc, str]]:
+    """An application namespace does not take the name of an enabled add-on's namespace."""
+    for addon, namespace, enabled in (
+        ("monitoring", MONITORING_NAMESPACE, config.addons.monitoring.enabled),
+        ("tracing", TRACING_NAMESPACE, config.addons.tracing.enabled),
+    ):
+        if enabled and namespace in config.namespaces:
+            yield (
+                ("namespaces", namespace),
+                f"is the {addon} add-on's own namespace (restricted, no quota, outside the mesh); "
+                "choose another name",
+            )
+
+
 def _prod_monitoring(config: StackConfig) -> Iterator[tuple[Loc, str]]:
     """prod: monitoring enabled with replicas >= 2."""
     monitoring = config.addons.monitoring
@@ -1332,6 +1351,7 @@ _RULES: tuple[tuple[tuple[str, ...], _Rule], ...] = (
     (("addons",), _prod_monitoring),
     (("addons",), _prod_tracing),
     (("addons", "mesh"), _addons_fit_the_mesh),
+    (("addons", "namespaces"), _addon_namespaces_free),
 )
 """Rules over whole sections, each with the sections it reads: it runs only if they all validated."""
 

@@ -561,3 +561,18 @@ def test_the_monitoring_objects_match_their_crds_which_would_catch_a_slip(prod: 
     rule["spec"]["groups"][0]["rules"][0]["for"] = "ten minutes"
     (problem,) = crds.problems(rule) or []
     assert problem.startswith("spec.groups.0.rules.0.for:")
+
+
+def test_an_application_namespace_may_not_take_an_add_on_s() -> None:
+    namespaces = {
+        name: {"cpuRequests": "1", "memoryRequests": "1Gi", "pods": 5} for name in ("monitoring", "tracing")
+    }
+    with pytest.raises(ConfigError) as info:
+        parse_stack_config(with_deploy({"platform:namespaces": namespaces}), stack="dev")
+    assert [issue.path for issue in info.value.issues] == [
+        "platform:namespaces.monitoring",
+        "platform:namespaces.tracing",
+    ]
+    assert "monitoring add-on's own namespace" in info.value.issues[0].message
+    off = {"monitoring": {"enabled": False}, "tracing": {"enabled": False}}
+    parse_stack_config(with_deploy({"platform:namespaces": namespaces, "platform:addons": off}), stack="dev")

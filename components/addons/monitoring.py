@@ -36,11 +36,11 @@ import pulumi_random as random
 from components.addons.charts import CHARTS
 from components.baseline import AUTOSCALER_CHART, AUTOSCALER_NAMESPACE
 from components.cluster import assume_role_policy
-from components.config import MonitoringConfig
+from components.config import MONITORING_NAMESPACE, MonitoringConfig
 from components.mesh import ISTIO_NAMESPACE
 from components.tags import Tags
 
-NAMESPACE = "monitoring"
+NAMESPACE = MONITORING_NAMESPACE
 RELEASE = "kube-prometheus-stack"
 """Release name; it contains the chart's name, so the chart names its objects ``kube-prometheus-stack-*``."""
 NODE_EXPORTER_NAMESPACE = "kube-system"

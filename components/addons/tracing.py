@@ -22,10 +22,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.addons.charts import CHARTS
-from components.config import TracingConfig
+from components.config import TRACING_NAMESPACE, TracingConfig
 from components.mesh import ISTIO_NAMESPACE, TracingProvider
 
-NAMESPACE = "tracing"
+NAMESPACE = TRACING_NAMESPACE
 """The collector's namespace: outside the mesh (no sidecar of its own, nothing traced twice)."""
 RELEASE = "otel-collector"
 """Release name, and the chart's ``fullnameOverride``: the Service is ``otel-collector.tracing``."""
