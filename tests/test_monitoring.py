@@ -190,7 +190,7 @@ def test_prometheus_keeps_the_configured_retention_on_encrypted_gp3(prod: Plan) 
     assert alertmanager["storageClassName"] == claim["storageClassName"]
 
 
-def test_the_platform_had_no_storage_class_of_its_own_before(prod: Plan) -> None:
+def test_no_other_component_makes_a_storage_class(prod: Plan) -> None:
     outside = [
         r for r in prod.of_type(STORAGE_CLASS) if r.urn not in {x.urn for x in monitoring(prod).resources}
     ]
