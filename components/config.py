@@ -502,8 +502,7 @@ class NodeGroupConfig(_Model):
     taints: list[TaintConfig] = Field(default_factory=list)
     """Default []. Kubernetes taints on every node."""
     ami_type: AmiType = "AL2023_x86_64_STANDARD"
-    """Default AL2023_x86_64_STANDARD. The EKS-optimized AMI: its architecture must be the instance types'
-    (EKS refuses others), and GPU or Neuron instances need the AMI with their drivers."""
+    """Default AL2023_x86_64_STANDARD. EKS-optimized AMI: the instances' architecture, GPU/Neuron drivers."""
 
     @model_validator(mode="after")
     def _ami_fits_instances(self) -> Self:
