@@ -912,12 +912,71 @@ class _AddonConfig(_Model):
     """Default true. Whether the stack installs this add-on."""
 
 
+SnsTopicArn = Annotated[
+    str,
+    _pattern(
+        r"arn:aws[a-zA-Z-]*:sns:[a-z]{2}(-[a-z]+)+-\d:\d{12}:[A-Za-z0-9_-]{1,256}",
+        "an SNS topic ARN like 'arn:aws:sns:us-east-1:123456789012:platform-alerts' (not FIFO)",
+    ),
+]
+KmsKeyArn = Annotated[
+    str,
+    _pattern(
+        r"arn:aws[a-zA-Z-]*:kms:[a-z]{2}(-[a-z]+)+-\d:\d{12}:key/[0-9a-f-]+",
+        "a KMS key ARN like 'arn:aws:kms:us-east-1:123456789012:key/<key id>' (not an alias)",
+    ),
+]
+OtlpEndpoint = Annotated[
+    str,
+    Field(max_length=260),
+    _pattern(
+        rf"{_DNS_SUBDOMAIN}:\d{{1,5}}", "a host:port like 'jaeger-collector.tracing.svc.cluster.local:4317'"
+    ),
+]
+
+
 class MonitoringConfig(_AddonConfig):
     """``platform:addons.monitoring``: kube-prometheus-stack (Prometheus, Alertmanager, Grafana)."""
+
+    replicas: Annotated[int, Field(ge=1, le=5)] = 2
+    """Default 2. Pods of Prometheus, of Alertmanager and of Grafana each (count, 1-5); prod needs 2."""
+    retention_days: Annotated[int, Field(ge=1, le=3650)] = 15
+    """Default 15. Days Prometheus keeps its samples (1-3650), and never more than 85% of its volume."""
+    storage_gib: Annotated[int, Field(ge=10, le=16384)] = 50
+    """Default 50. Encrypted gp3 volume of each Prometheus replica (GiB, 10-16384)."""
+    prometheus_memory: Quantity = "4Gi"
+    """Default 4Gi. Memory request and limit of each Prometheus pod (Kubernetes quantity)."""
+    error_rate_percent: Annotated[float, Field(gt=0, le=100)] = 5.0
+    """Default 5. A mesh service answering more of its requests with 5xx over 5 minutes alerts (percent)."""
+    alert_topic_arn: SnsTopicArn | None = None
+    """Default none (alerts stay in Alertmanager's UI). SNS topic Alertmanager publishes every alert to."""
+    alert_topic_key_arn: KmsKeyArn | None = None
+    """Default none (the topic is unencrypted or uses aws/sns). The topic's customer-managed KMS key."""
+
+    @model_validator(mode="after")
+    def _key_of_a_topic(self) -> Self:
+        if self.alert_topic_key_arn is not None and self.alert_topic_arn is None:
+            raise _field_error("alertTopicKeyArn", "is the key of alertTopicArn; set alertTopicArn too")
+        return self
 
 
 class TracingConfig(_AddonConfig):
     """``platform:addons.tracing``: an OpenTelemetry collector, and Istio's spans sent to it."""
+
+    replicas: Annotated[int, Field(ge=1, le=10)] = 2
+    """Default 2. Collector pods (count, 1-10); prod needs at least 2."""
+    sampling_percent: Annotated[float, Field(ge=0, le=100)] = 1.0
+    """Default 1. Share of requests the mesh traces (percent, 0-100)."""
+    endpoint: OtlpEndpoint | None = None
+    """Default none (the collector logs a summary of each batch and keeps no span). OTLP/gRPC backend."""
+    insecure: bool = False
+    """Default false. Whether the collector sends to endpoint in plain text (an in-cluster backend only)."""
+
+    @model_validator(mode="after")
+    def _insecure_needs_endpoint(self) -> Self:
+        if self.insecure and self.endpoint is None:
+            raise _field_error("insecure", "is about the connection to endpoint; set endpoint too")
+        return self
 
 
 class AlarmsConfig(_AddonConfig):
@@ -1242,6 +1301,80 @@ def _autoscaler_matches_cluster(config: StackConfig) -> Iterator[tuple[Loc, str]
         )
 
 
+TELEMETRY_V1_ISTIO = (1, 22)
+"""The first Istio release serving ``telemetry.istio.io/v1``, which the tracing add-on's Telemetry uses."""
+ISTIO_DASHBOARDS_SINCE = (1, 24)
+"""The first Istio release publishing its Grafana dashboards under the file names monitoring loads."""
+
+
+def _istio_release(config: StackConfig) -> tuple[int, int]:
+    major, minor, _ = config.mesh.istio_version.split(".")
+    return int(major), int(minor)
+
+
+MONITORING_NAMESPACE = "monitoring"
+TRACING_NAMESPACE = "tracing"
+"""The namespaces the monitoring and tracing add-ons make (and own)."""
+
+
+def _addon_namespaces_free(config: StackConfig) -> Iterator[tuple[Loc, str]]:
+    """An application namespace does not take the name of an enabled add-on's namespace."""
+    for addon, namespace, enabled in (
+        ("monitoring", MONITORING_NAMESPACE, config.addons.monitoring.enabled),
+        ("tracing", TRACING_NAMESPACE, config.addons.tracing.enabled),
+    ):
+        if enabled and namespace in config.namespaces:
+            yield (
+                ("namespaces", namespace),
+                f"is the {addon} add-on's own namespace (restricted, no quota, outside the mesh); "
+                "choose another name",
+            )
+
+
+def _prod_monitoring(config: StackConfig) -> Iterator[tuple[Loc, str]]:
+    """prod: monitoring enabled with replicas >= 2."""
+    monitoring = config.addons.monitoring
+    if not config.is_prod:
+        return
+    if not monitoring.enabled:
+        yield ("addons", "monitoring", "enabled"), "prod must be monitored and alert; set true"
+        return
+    if monitoring.replicas < 2:
+        yield (
+            ("addons", "monitoring", "replicas"),
+            f"prod needs at least 2 so one can be lost, got {monitoring.replicas}",
+        )
+
+
+def _prod_tracing(config: StackConfig) -> Iterator[tuple[Loc, str]]:
+    """prod: tracing, where enabled, with replicas >= 2."""
+    tracing = config.addons.tracing
+    if config.is_prod and tracing.enabled and tracing.replicas < 2:
+        yield (
+            ("addons", "tracing", "replicas"),
+            f"prod needs at least 2 so one can be lost, got {tracing.replicas}",
+        )
+
+
+def _addons_fit_the_mesh(config: StackConfig) -> Iterator[tuple[Loc, str]]:
+    """Tracing needs Istio >= 1.22 (Telemetry API v1); monitoring Istio >= 1.24 (its dashboards' files)."""
+    # The spans come from Istio's sidecars and the dashboards from Istio's release: both need the mesh's
+    # version to have them.
+    version, release = config.mesh.istio_version, _istio_release(config)
+    if config.addons.tracing.enabled and release < TELEMETRY_V1_ISTIO:
+        yield (
+            ("addons", "tracing", "enabled"),
+            "the mesh's spans are configured by Istio's Telemetry API v1, served from Istio "
+            f"{'.'.join(map(str, TELEMETRY_V1_ISTIO))}; platform:mesh.istioVersion is {version}",
+        )
+    if config.addons.monitoring.enabled and release < ISTIO_DASHBOARDS_SINCE:
+        yield (
+            ("addons", "monitoring", "enabled"),
+            "Grafana loads the mesh's dashboards from its Istio release, published as it expects from "
+            f"Istio {'.'.join(map(str, ISTIO_DASHBOARDS_SINCE))}; platform:mesh.istioVersion is {version}",
+        )
+
+
 _RULES: tuple[tuple[tuple[str, ...], _Rule], ...] = (
     (("cluster",), _prod_cluster),
     (("deploy",), _deploy_given),
@@ -1253,6 +1386,10 @@ _RULES: tuple[tuple[tuple[str, ...], _Rule], ...] = (
     (("mesh",), _prod_mesh),
     (("baseline", "cluster"), _autoscaler_matches_cluster),
     (("baseline",), _prod_metrics_server),
+    (("addons",), _prod_monitoring),
+    (("addons",), _prod_tracing),
+    (("addons", "mesh"), _addons_fit_the_mesh),
+    (("addons", "namespaces"), _addon_namespaces_free),
 )
 """Rules over whole sections, each with the sections it reads: it runs only if they all validated."""
 

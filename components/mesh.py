@@ -58,6 +58,19 @@ class ExternalService:
 
 
 @dataclass(frozen=True)
+class TracingProvider:
+    """Where sidecars and gateways send spans: an OpenTelemetry collector, declared to Istio as a MeshConfig
+    extension provider that a ``Telemetry`` resource names (OTLP over gRPC)."""
+
+    name: str
+    """The provider's name, which the Telemetry resource refers to. Required."""
+    service: str
+    """The collector Service's fully qualified host name. Required."""
+    port: int
+    """Its OTLP/gRPC port. Required."""
+
+
+@dataclass(frozen=True)
 class MeshServiceSpec:
     namespace: str
     """Namespace the service runs in. Required."""
@@ -122,6 +135,8 @@ class MeshArgs:
     Default none."""
     depends_on: Sequence[pulumi.Resource] = ()
     """What Istio's pods need first (nodes, CoreDNS): its releases wait for their pods. Default none."""
+    tracing: TracingProvider | None = None
+    """The span collector istiod declares to every proxy. Default none (no tracing provider)."""
 
     @classmethod
     def from_config(
@@ -132,6 +147,7 @@ class MeshArgs:
         namespaces: Mapping[str, pulumi.Input[str]],
         external_services: Mapping[str, ExternalService],
         depends_on: Sequence[pulumi.Resource] = (),
+        tracing: TracingProvider | None = None,
     ) -> MeshArgs:
         return cls(
             provider=provider,
@@ -150,6 +166,7 @@ class MeshArgs:
             namespaces=namespaces,
             external_services=external_services,
             depends_on=tuple(depends_on),
+            tracing=tracing,
         )
 
 
@@ -158,7 +175,7 @@ class MeshArgs:
 
 def istiod_values(args: MeshArgs) -> dict[str, Any]:
     """istiod: HA with a disruption budget, sidecars set up by the CNI agent, egress per policy."""
-    return {
+    values: dict[str, Any] = {
         "pilot": {
             "autoscaleMin": args.control_plane_replicas,
             "autoscaleMax": max(args.control_plane_replicas, 5),
@@ -180,6 +197,16 @@ def istiod_values(args: MeshArgs) -> dict[str, Any]:
             "defaultConfig": {"holdApplicationUntilProxyStarts": True},
         },
     }
+    if args.tracing is not None:
+        # Only declared here: a Telemetry resource turns it on, with its sampling (MeshConfig
+        # extensionProviders, istio/api 1.28.0 mesh/v1alpha1/config.proto; no http block means gRPC).
+        values["meshConfig"]["extensionProviders"] = [
+            {
+                "name": args.tracing.name,
+                "opentelemetry": {"service": args.tracing.service, "port": args.tracing.port},
+            }
+        ]
+    return values
 
 
 def cni_values() -> dict[str, Any]:
@@ -442,6 +469,8 @@ class Mesh(pulumi.ComponentResource):
 
     gateway_hosts: list[str]
     services: dict[str, MeshService]
+    ready: list[pulumi.Resource]
+    """What Istio's custom resources made elsewhere wait for: its CRDs (base) and its webhook (istiod)."""
 
     def __init__(self, name: str, args: MeshArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("platform:index:Mesh", name, None, opts)
@@ -501,7 +530,8 @@ class Mesh(pulumi.ComponentResource):
             after=[istiod],
         )
         # Istio's resources need its CRDs (base) and are checked by its webhook (istiod).
-        after_istio = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[base, istiod]))
+        self.ready = [base, istiod]
+        after_istio = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=list(self.ready)))
 
         def mesh_wide(role: str, api: str, kind: str, resource_name: str, spec: dict[str, Any]) -> None:
             k8s.apiextensions.CustomResource(

@@ -8,6 +8,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.addons import Addons, AddonsArgs
+from components.addons.tracing import collector_provider
 from components.backup import Backup, BackupArgs
 from components.baseline import Baseline, BaselineArgs, DataCredentials
 from components.cache import Cache, CacheArgs
@@ -203,6 +204,8 @@ class Platform(pulumi.ComponentResource):
                         cast("pulumi.Output[int]", self.cache.port),
                     ),
                 },
+                # istiod declares the span collector to every proxy; the Telemetry resource turns it on.
+                tracing=collector_provider() if config.addons.tracing.enabled else None,
             ),
             opts=child,
         )
@@ -233,6 +236,10 @@ class Platform(pulumi.ComponentResource):
                 namespaces=tuple(config.namespaces),
                 depends_on=self.cluster.workloads_ready,
                 tags=tags,
+                created_namespaces=self.baseline.namespace_names,
+                istio_version=config.mesh.istio_version,
+                mesh_ready=self.mesh.ready,
+                cluster_autoscaler=config.baseline.cluster_autoscaler.enabled,
             ),
             opts=child,
         )

@@ -302,12 +302,74 @@ def _public_ip(resource: RecordedResource, ctx: Context) -> Iterator[Priced]:
     yield _hourly(ctx, resource, "Public IPv4 address (Elastic IP)", "publicIpv4Address")
 
 
+STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
+VOLUME_CLAIMS: dict[str, tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...]] = {
+    "kube-prometheus-stack": (
+        ("Prometheus", ("prometheus", "prometheusSpec", "storageSpec"), ("prometheus", "prometheusSpec")),
+        (
+            "Alertmanager",
+            ("alertmanager", "alertmanagerSpec", "storage"),
+            ("alertmanager", "alertmanagerSpec"),
+        ),
+    ),
+}
+"""Charts whose operator makes a volume per replica: (what, the values path of its ``volumeClaimTemplate``'s
+parent, the path of the spec holding its ``replicas``, 1 when unset)."""
+_BINARY = {"Ki": 2**-20, "Mi": 2**-10, "Gi": 1, "Ti": 2**10}
+
+
+def _dig(values: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        values = values.get(key) if isinstance(values, dict) else None
+    return values
+
+
+def _gib(quantity: str) -> float | None:
+    """A volume size (``50Gi``) in GiB, the unit EBS bills (as "GB"); None for a form it cannot read."""
+    number, suffix = quantity[:-2], quantity[-2:]
+    if suffix in _BINARY and number.replace(".", "", 1).isdigit():
+        return float(number) * _BINARY[suffix]
+    return None
+
+
+def _volume_claims(resource: RecordedResource, ctx: Context) -> Iterator[Priced]:
+    """EBS volumes the chart's workloads claim, one per replica, priced by their StorageClass's type."""
+    values = resource.inputs.get("values") or {}
+    release = resource.inputs.get("name", resource.name)
+    classes = {
+        (c.inputs.get("metadata") or {}).get("name"): c.inputs for c in ctx.plan.of_type(STORAGE_CLASS)
+    }
+    for what, storage_path, spec_path in VOLUME_CLAIMS.get(resource.inputs.get("chart", ""), ()):
+        claim = (_dig(values, storage_path) or {}).get("volumeClaimTemplate")
+        if not claim:
+            continue  # emptyDir: no volume
+        spec = claim.get("spec") or {}
+        replicas = int(_dig(values, (*spec_path, "replicas")) or 1)
+        size = _gib(str(_dig(spec, ("resources", "requests", "storage")) or ""))
+        storage_class = classes.get(spec.get("storageClassName"))
+        volume_type = ((storage_class or {}).get("parameters") or {}).get("type")
+        if size is None or volume_type != "gp3":
+            why = f"{what} volumes of StorageClass {spec.get('storageClassName')!r}"
+            reason = "an unreadable size" if size is None else f"volume type {volume_type!r}, not gp3"
+            yield _unpriced(ctx, resource, f"{why}: {reason} (only gp3 made by the plan is priced)")
+            continue
+        yield Line(
+            ctx.component[resource.urn],
+            f"EBS gp3 {replicas} x {size:g} GB ({what}, {release})",
+            size * replicas,
+            "GB-months",
+            ctx.prices.monthly["ebsGp3GbMonth"],
+            (resource.name,),
+        )
+
+
 def _helm_release(resource: RecordedResource, ctx: Context) -> Iterator[Priced]:
     # A chart whose Service is a LoadBalancer makes AWS start a Network Load Balancer for it.
     service = (resource.inputs.get("values") or {}).get("service") or {}
     if service.get("type") == "LoadBalancer":
         release = resource.inputs.get("name", resource.name)
         yield _hourly(ctx, resource, f"Network Load Balancer ({release})", "networkLoadBalancer")
+    yield from _volume_claims(resource, ctx)
 
 
 def _vpc_endpoint(resource: RecordedResource, ctx: Context) -> Iterator[Priced]:

@@ -19,7 +19,7 @@ import kubernetes_validate
 import yaml
 
 from offline import crds
-from offline.runner import Plan, redacted
+from offline.runner import Plan, Secret, redacted
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 
@@ -40,11 +40,19 @@ def _sort_key(manifest: dict[str, Any]) -> tuple[bool, str, str, str]:
     return kind != "Namespace", kind, str(metadata.get("namespace", "")), str(metadata.get("name", ""))
 
 
+def _keys_shown(value: Any) -> Any:
+    """A secret mapping (a Secret's ``stringData``) as its keys, each value ``[secret]``: what the schema
+    checks is its shape, and its keys are no secret (``kubectl describe`` shows them)."""
+    if isinstance(value, Secret) and isinstance(value.value, dict):
+        return {key: "[secret]" for key in value.value}
+    return value
+
+
 def objects(plan: Plan) -> list[dict[str, Any]]:
     """Every Kubernetes object the plan creates (Helm releases and providers aside), namespaces first,
     with secrets shown as ``[secret]``."""
     found = [
-        _ordered(redacted(r.inputs))
+        _ordered(redacted({key: _keys_shown(value) for key, value in r.inputs.items()}))
         for r in plan.resources
         if r.type.startswith("kubernetes:") and r.type != HELM_RELEASE and "kind" in r.inputs
     ]

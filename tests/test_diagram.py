@@ -90,9 +90,10 @@ def test_with_one_node_group_the_edges_start_at_that_group():
 
 
 def without_mesh(plan: Plan) -> Plan:
+    """The plan without the mesh: its component, and Istio's resources of others (tracing's Telemetry)."""
     mesh = plan.component("platform:index:Mesh")
     inside = {r.urn for r in mesh.resources}
-    return edited(plan, drop=lambda r: r.urn in inside)
+    return edited(plan, drop=lambda r: r.urn in inside or ".istio.io/" in r.type)
 
 
 def test_prod_names_the_mesh_gateway_its_hosts_and_what_it_routes_to():

@@ -7,12 +7,14 @@ config enables it, with Args whose defaults are production's.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.addons.monitoring import Monitoring, MonitoringArgs
+from components.addons.tracing import Tracing, TracingArgs
 from components.config import AddonsConfig
 from components.tags import Tags
 
@@ -42,12 +44,67 @@ class AddonsArgs:
     """What the add-ons' pods need first (nodes to run on, CoreDNS). Default none."""
     tags: Tags = field(default_factory=Tags)
     """AWS tags of every AWS resource. Default none."""
+    created_namespaces: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """The application namespaces' names as the baseline created them, so objects put in them wait for
+    them. Default none (objects name the namespace only)."""
+    istio_version: str = "1.28.0"
+    """The mesh's Istio version (Grafana loads its dashboards). Default 1.28.0."""
+    mesh_ready: Sequence[pulumi.Resource] = ()
+    """What objects in Istio's namespace and of Istio's kinds wait for (its CRDs, istiod). Default none."""
+    cluster_autoscaler: bool = True
+    """Whether the baseline runs the cluster autoscaler (monitoring scrapes it). Default true."""
 
 
 class Addons(pulumi.ComponentResource):
     """Every enabled add-on of the stack."""
 
+    monitoring: Monitoring | None
+    tracing: Tracing | None
+
     def __init__(self, name: str, args: AddonsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("platform:index:Addons", name, None, opts)
         self._name = name
+        child = pulumi.ResourceOptions(parent=self)
+        created = {
+            namespace: args.created_namespaces.get(namespace, namespace) for namespace in args.namespaces
+        }
+        config = args.config
+        self.monitoring = (
+            Monitoring(
+                f"{name}-monitoring",
+                MonitoringArgs.from_config(
+                    config.monitoring,
+                    provider=args.provider,
+                    cluster_name=args.cluster_name,
+                    istio_version=args.istio_version,
+                    namespaces=created,
+                    cluster_autoscaler=args.cluster_autoscaler,
+                    mesh_ready=args.mesh_ready,
+                    depends_on=args.depends_on,
+                    node_selector=GENERAL_NODES,
+                    tags=args.tags,
+                ),
+                opts=child,
+            )
+            if config.monitoring.enabled
+            else None
+        )
+        self.tracing = (
+            Tracing(
+                f"{name}-tracing",
+                TracingArgs.from_config(
+                    config.tracing,
+                    provider=args.provider,
+                    namespaces=created,
+                    # The collector's ServiceMonitor needs the monitoring release's CRDs.
+                    service_monitor=self.monitoring is not None,
+                    mesh_ready=args.mesh_ready,
+                    depends_on=[*args.depends_on, *(self.monitoring.ready if self.monitoring else [])],
+                    node_selector=GENERAL_NODES,
+                ),
+                opts=child,
+            )
+            if config.tracing.enabled
+            else None
+        )
         self.register_outputs({})
