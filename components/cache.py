@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import string
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -159,6 +159,13 @@ def high_availability(nodes: int) -> bool:
     return nodes >= 2
 
 
+def member_cluster(reported: Sequence[str] | None, group_id: str, index: int) -> str:
+    """The ``index``-th node's cache cluster: as ElastiCache reports them, else as it names them
+    (``<group>-001``, ``-002``...)."""
+    members = sorted(reported or [])
+    return members[index] if index < len(members) else f"{group_id}-{index + 1:03}"
+
+
 def log_group_name(identifier: str, log_type: str) -> str:
     return f"/aws/elasticache/{identifier}/{log_type}"
 
@@ -180,6 +187,8 @@ class Cache(pulumi.ComponentResource):
     reader_endpoint: pulumi.Output[str]
     port: pulumi.Output[int | None]
     auth_token_secret_arn: pulumi.Output[str]
+    member_clusters: list[pulumi.Output[str]]
+    """Each node's cache cluster ID, primary or replica (the unit ElastiCache's node metrics are per)."""
     security_group_id: pulumi.Output[str]
     kms_key_arn: pulumi.Output[str]
 
@@ -296,6 +305,12 @@ class Cache(pulumi.ComponentResource):
         self.primary_endpoint = replication_group.primary_endpoint_address
         self.reader_endpoint = replication_group.reader_endpoint_address
         self.port = replication_group.port
+        self.member_clusters = [
+            pulumi.Output.all(
+                replication_group.member_clusters, replication_group.replication_group_id
+            ).apply(lambda reported, n=n: member_cluster(reported[0], reported[1], n))
+            for n in range(args.nodes)
+        ]
         self.auth_token_secret_arn = secret.arn
         self.security_group_id = group.id
         self.kms_key_arn = key.arn
