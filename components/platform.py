@@ -8,11 +8,12 @@ import pulumi
 import pulumi_aws as aws
 
 from components.addons import Addons, AddonsArgs
+from components.addons.alarms import Watched
 from components.backup import Backup, BackupArgs
 from components.baseline import Baseline, BaselineArgs, DataCredentials
 from components.cache import Cache, CacheArgs
 from components.cluster import Cluster, ClusterArgs, NodeGroupSpec, Taint
-from components.config import NodeGroupConfig, StackConfig
+from components.config import NodeGroupConfig, StackConfig, velero_namespaces
 from components.database import Database, DatabaseArgs
 from components.mesh import ExternalService, Mesh, MeshArgs
 from components.network import Network, NetworkArgs
@@ -227,11 +228,20 @@ class Platform(pulumi.ComponentResource):
                 stack=config.stack,
                 is_prod=config.is_prod,
                 cluster_name=self.cluster.cluster_name,
+                identifier=config.cluster_name,
                 provider=self.cluster.provider,
                 log_key_arn=log_key_arn,
                 namespaces=tuple(config.namespaces),
                 depends_on=self.cluster.workloads_ready,
                 tags=tags,
+                watched=Watched.of_platform(
+                    config,
+                    database=self.database,
+                    cache=self.cache,
+                    network=self.network,
+                    cluster=self.cluster,
+                ),
+                backed_up_namespaces=velero_namespaces(config),
             ),
             opts=child,
         )
