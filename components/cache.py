@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -166,6 +167,10 @@ def member_cluster(reported: Sequence[str] | None, group_id: str, index: int) ->
     return members[index] if index < len(members) else f"{group_id}-{index + 1:03}"
 
 
+def _member_at(reported: list[Any], index: int) -> str:
+    return member_cluster(reported[0], reported[1], index)
+
+
 def log_group_name(identifier: str, log_type: str) -> str:
     return f"/aws/elasticache/{identifier}/{log_type}"
 
@@ -305,11 +310,11 @@ class Cache(pulumi.ComponentResource):
         self.primary_endpoint = replication_group.primary_endpoint_address
         self.reader_endpoint = replication_group.reader_endpoint_address
         self.port = replication_group.port
+        reported = pulumi.Output.all(
+            replication_group.member_clusters, replication_group.replication_group_id
+        )
         self.member_clusters = [
-            pulumi.Output.all(
-                replication_group.member_clusters, replication_group.replication_group_id
-            ).apply(lambda reported, n=n: member_cluster(reported[0], reported[1], n))
-            for n in range(args.nodes)
+            reported.apply(functools.partial(_member_at, index=index)) for index in range(args.nodes)
         ]
         self.auth_token_secret_arn = secret.arn
         self.security_group_id = group.id

@@ -27,7 +27,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 import pulumi_aws as aws
@@ -421,8 +421,9 @@ class Velero(pulumi.ComponentResource):
         )
         cluster_role = k8s.rbac.v1.ClusterRole(
             f"{name}-cluster-role",
-            metadata={"name": CLUSTER_ROLE, "labels": MANAGED},
-            rules=cluster_role_rules(),  # type: ignore[arg-type]
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=CLUSTER_ROLE, labels=MANAGED),
+            # Rules in the API's camelCase, which the SDK passes on as they are.
+            rules=cast("list[k8s.rbac.v1.PolicyRuleArgsDict]", cluster_role_rules()),
             opts=k8s_opts,
         )
         chart = CHARTS["velero"]
