@@ -1393,6 +1393,7 @@ _BUCKET_NAME = r"[a-z0-9][a-z0-9.-]*[a-z0-9]"
 
 
 def _addons_alarms(config: StackConfig) -> Iterator[tuple[Loc, str]]:
+    """prod: alarms enabled; a database instance class of unknown memory needs database.connections."""
     alarms = config.addons.alarms
     if config.is_prod and not alarms.enabled:
         yield ("addons", "alarms", "enabled"), "prod's data tier and network are watched by alarms; set true"
@@ -1409,6 +1410,8 @@ def _addons_alarms(config: StackConfig) -> Iterator[tuple[Loc, str]]:
 
 
 def _addons_velero(config: StackConfig) -> Iterator[tuple[Loc, str]]:
+    """prod: Velero enabled, ttl >= 720h, no bucket.forceDestroy; at least one namespace to back up; the
+    bucket's name (given, or the default made from the cluster name) is a valid S3 name of <= 63 characters."""
     velero = config.addons.velero
     if not velero.enabled:
         if config.is_prod:

@@ -3,6 +3,7 @@ own EBS snapshots), its chart under Pod Security restricted without cluster-admi
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -19,6 +20,7 @@ from components.addons.velero import (
 )
 from components.config import ConfigError, parse_stack_config
 from offline.emulation import ACCOUNT_ID
+from offline.manifests import objects, validate
 from offline.runner import Plan, RecordedResource
 from tests.conftest import stack_plan, with_deploy
 from tests.plans import run_with
@@ -381,3 +383,14 @@ def test_dev_turns_alarms_and_velero_off_and_its_plan_shrinks_accordingly():
     added = {r.type for r in on.resources} - {r.type for r in dev.resources}
     assert {BUCKET, SCHEDULE, "aws:cloudwatch/metricAlarm:MetricAlarm", "aws:sns/topic:Topic"} <= added
     assert len(on.resources) > len(dev.resources)
+
+
+def test_the_schedule_is_checked_against_velero_s_crd_and_a_misspelt_ttl_is_caught():
+    """The API server would prune ``tll`` silently, and the backups would never expire."""
+    plan = prod()
+    assert validate(objects(plan), "1.34").problems == ()
+    broken = copy.deepcopy(objects(plan))
+    (schedule,) = [m for m in broken if m["kind"] == "Schedule"]
+    schedule["spec"]["template"]["tll"] = schedule["spec"]["template"].pop("ttl")
+    (problem,) = validate(broken, "1.34").problems
+    assert problem.startswith("Schedule velero/daily: ") and "'tll'" in problem
