@@ -1411,7 +1411,7 @@ def _addons_alarms(config: StackConfig) -> Iterator[tuple[Loc, str]]:
 
 def _addons_velero(config: StackConfig) -> Iterator[tuple[Loc, str]]:
     """prod: Velero enabled, ttl >= 720h, no bucket.forceDestroy; at least one namespace to back up; the
-    bucket's name (given, or the default made from the cluster name) is a valid S3 name of <= 63 characters."""
+    bucket's name (given, or the default from the cluster name) is a valid S3 name of <= 63 characters."""
     velero = config.addons.velero
     if not velero.enabled:
         if config.is_prod:

@@ -55,6 +55,9 @@ class AddonsArgs:
 class Addons(pulumi.ComponentResource):
     """Every enabled add-on of the stack."""
 
+    alarms: Alarms | None
+    velero: Velero | None
+
     def __init__(self, name: str, args: AddonsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("platform:index:Addons", name, None, opts)
         self._name = name

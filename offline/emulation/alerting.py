@@ -173,7 +173,10 @@ def _metric_alarm(e: AwsEmulator, a: Args) -> tuple[str, Outputs]:
     name = inputs.get("name") or physical_name(a.name, 255)
     actions = [*(inputs.get("alarmActions") or []), *(inputs.get("okActions") or [])]
     for action in dict.fromkeys(actions):
-        why = silent_action(e, action) if action.startswith("arn:aws:sns:") else None
+        # A topic's key is set when the topic is made: its verdict holds for every later alarm of the run.
+        if action.startswith("arn:aws:sns:") and action not in e.topic_verdicts:
+            e.topic_verdicts[action] = silent_action(e, action)
+        why = e.topic_verdicts.get(action)
         if why:
             raise refusal(
                 a,
