@@ -17,7 +17,7 @@ from components.addons.alarms import (
 )
 from components.config import ConfigError, DatabaseAlarmsConfig, parse_stack_config
 from offline.emulation import ACCOUNT_ID
-from tests.conftest import stack_plan, with_deploy
+from tests.conftest import preview_json, stack_plan, with_deploy
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 TOPIC = "aws:sns/topic:Topic"
@@ -250,3 +250,12 @@ def test_a_class_of_unknown_memory_needs_a_connections_threshold():
 def test_aurora_s_default_max_connections_follows_the_class_s_memory(database, expected):
     config = parse_stack_config(with_deploy({"platform:database": database}), stack="staging")
     assert config.database.default_max_connections() == expected
+
+
+def test_the_json_preview_lists_each_alarm_with_its_sns_action():
+    resources = preview_json("prod")["resources"]
+    (topic,) = [r for r in resources if r["type"] == TOPIC]
+    alarms = [r for r in resources if r["type"] == ALARM]
+    assert len(alarms) == 28
+    assert {tuple(a["inputs"]["alarmActions"]) for a in alarms} == {(topic["outputs"]["arn"],)}
+    assert all(a["outputs"]["arn"].endswith(f":alarm:{a['inputs']['name']}") for a in alarms)
