@@ -955,7 +955,7 @@ class DatabaseAlarmsConfig(_Model):
     """Alarms of the Aurora cluster, by role (writer, readers): AWS advises role metrics over instances'."""
 
     cpu_percent: Percent = 80
-    """Default 80. Average CPUUtilization of the writer or of the readers above which it alarms (percent)."""
+    """Default 80. CPUUtilization of the writer, or of the busiest reader, above which it alarms (percent)."""
     freeable_memory_mib: Annotated[int, Field(ge=1)] = 256
     """Default 256. FreeableMemory (MiB) below which it alarms: the instance is about to swap."""
     replica_lag_ms: Annotated[int, Field(ge=1)] = 1000
