@@ -15,7 +15,8 @@
   the node agent (file-system backups, root and host paths, ``privileged`` only) is not needed. Instead of
   the chart's default ``cluster-admin`` binding it is bound to :data:`CLUSTER_ROLE`: read everything,
   create and patch (restores), no deletes outside its own namespace (the chart's Role there), no
-  impersonation.
+  impersonation. A restore tool stays close to admin all the same: it reads every Secret, and creating
+  any resource includes service-account tokens and RBAC bindings.
 * **The Schedule** is a ``velero.io/v1`` object of the program rather than the chart's ``schedules`` value,
   which the chart copies into the object unchecked: as an object of the plan it is checked against its CRD's
   schema offline and shows in the preview.
