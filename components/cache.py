@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import string
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -159,6 +160,17 @@ def high_availability(nodes: int) -> bool:
     return nodes >= 2
 
 
+def member_cluster(reported: Sequence[str] | None, group_id: str, index: int) -> str:
+    """The ``index``-th node's cache cluster: as ElastiCache reports them, else as it names them
+    (``<group>-001``, ``-002``...)."""
+    members = sorted(reported or [])
+    return members[index] if index < len(members) else f"{group_id}-{index + 1:03}"
+
+
+def _member_at(reported: list[Any], index: int) -> str:
+    return member_cluster(reported[0], reported[1], index)
+
+
 def log_group_name(identifier: str, log_type: str) -> str:
     return f"/aws/elasticache/{identifier}/{log_type}"
 
@@ -180,6 +192,8 @@ class Cache(pulumi.ComponentResource):
     reader_endpoint: pulumi.Output[str]
     port: pulumi.Output[int | None]
     auth_token_secret_arn: pulumi.Output[str]
+    member_clusters: list[pulumi.Output[str]]
+    """Each node's cache cluster ID, primary or replica (the unit ElastiCache's node metrics are per)."""
     security_group_id: pulumi.Output[str]
     kms_key_arn: pulumi.Output[str]
 
@@ -296,6 +310,12 @@ class Cache(pulumi.ComponentResource):
         self.primary_endpoint = replication_group.primary_endpoint_address
         self.reader_endpoint = replication_group.reader_endpoint_address
         self.port = replication_group.port
+        reported = pulumi.Output.all(
+            replication_group.member_clusters, replication_group.replication_group_id
+        )
+        self.member_clusters = [
+            reported.apply(functools.partial(_member_at, index=index)) for index in range(args.nodes)
+        ]
         self.auth_token_secret_arn = secret.arn
         self.security_group_id = group.id
         self.kms_key_arn = key.arn

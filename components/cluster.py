@@ -287,6 +287,8 @@ class NodeGroup(pulumi.ComponentResource):
     node_group_name: pulumi.Output[str]
     arn: pulumi.Output[str]
     launch_template_id: pulumi.Output[str]
+    autoscaling_group_name: pulumi.Output[str]
+    """The Auto Scaling group EKS made for the group: its nodes' EC2 metrics are aggregated under it."""
 
     def __init__(self, name: str, args: NodeGroupArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("platform:index:NodeGroup", name, None, opts)
@@ -362,11 +364,13 @@ class NodeGroup(pulumi.ComponentResource):
         self.node_group_name = group.node_group_name
         self.arn = group.arn
         self.launch_template_id = launch_template.id
+        self.autoscaling_group_name = asg_name
         self.register_outputs(
             {
                 "nodeGroupName": self.node_group_name,
                 "arn": self.arn,
                 "launchTemplateId": self.launch_template_id,
+                "autoscalingGroupName": self.autoscaling_group_name,
             }
         )
 

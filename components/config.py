@@ -605,6 +605,29 @@ class ServerlessConfig(_Model):
         return self
 
 
+_GIB_PER_VCPU = {"r": 8, "m": 4, "x": 16}
+_T_CLASS_GIB = {"micro": 1, "small": 2, "medium": 4, "large": 8, "xlarge": 16, "2xlarge": 32}
+
+
+def instance_class_memory_gib(instance_class: str) -> int | None:
+    """The memory of an RDS instance class (GiB) from its name, where the family's ratio is fixed: memory
+    optimised (r) 8 GiB per vCPU, general purpose (m) 4, x 16; burstable (t) by size. None otherwise."""
+    match = re.fullmatch(r"db\.([a-z])\d+[a-z]*\.(\w+)", instance_class)
+    if not match:
+        return None
+    family, size = match.groups()
+    if family == "t":
+        return _T_CLASS_GIB.get(size)
+    vcpus = {"large": 2, "xlarge": 4}.get(size)
+    if vcpus is None and size.endswith("xlarge") and size.removesuffix("xlarge").isdigit():
+        vcpus = 4 * int(size.removesuffix("xlarge"))
+    return _GIB_PER_VCPU[family] * vcpus if family in _GIB_PER_VCPU and vcpus else None
+
+
+AURORA_POSTGRESQL_BYTES_PER_CONNECTION = 9531392
+"""Aurora PostgreSQL's default ``max_connections`` is LEAST({DBInstanceClassMemory/9531392}, 5000)."""
+
+
 class DatabaseConfig(_Model):
     """``platform:database``: the Aurora PostgreSQL cluster."""
 
@@ -640,6 +663,17 @@ class DatabaseConfig(_Model):
     """Default 365. Days CloudWatch Logs keeps exported PostgreSQL (audit) logs; prod needs at least 365."""
     allowed_security_group_ids: list[SecurityGroupId] = Field(default_factory=list)
     """Default [] (only the cluster's nodes). Further security groups allowed to reach port 5432."""
+
+    def default_max_connections(self) -> int | None:
+        """Aurora PostgreSQL's default ``max_connections`` of the instances (from the class's memory, or a
+        Serverless v2 instance's at its most ACUs, 2 GiB each); None for a class of unknown memory."""
+        if self.serverless is not None:
+            gib: float | None = 2 * self.serverless.max_capacity
+        else:
+            gib = instance_class_memory_gib(self.instance_class)
+        if gib is None:
+            return None
+        return min(int(gib * 2**30) // AURORA_POSTGRESQL_BYTES_PER_CONNECTION, 5000)
 
     @model_validator(mode="after")
     def _windows_apart(self) -> Self:
@@ -979,12 +1013,146 @@ class TracingConfig(_AddonConfig):
         return self
 
 
+SNS_ENDPOINTS: dict[str, tuple[str, str]] = {
+    "email": (r"[^@\s]+@[^@\s]+\.[^@\s]+", "an email address like 'oncall@example.com'"),
+    "email-json": (r"[^@\s]+@[^@\s]+\.[^@\s]+", "an email address like 'oncall@example.com'"),
+    "https": (r"https://\S+", "an https:// URL"),
+    "sqs": (r"arn:aws[a-z-]*:sqs:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,80}(\.fifo)?", "an SQS queue ARN"),
+    "lambda": (
+        r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9_$-]+)?",
+        "a Lambda function ARN",
+    ),
+    "sms": (r"\+[1-9]\d{1,14}", "an E.164 phone number like '+14155550100'"),
+}
+"""What each SNS protocol's endpoint looks like (SNS Subscribe, ``Endpoint``): protocol -> (regex, words)."""
+
+
+class SubscriptionConfig(_Model):
+    """One subscriber of the alarms topic: where SNS delivers each alarm's and OK's notification."""
+
+    protocol: Literal["email", "email-json", "https", "sqs", "lambda", "sms"]
+    """Required. SNS protocol; email subscribers must confirm the mail SNS sends them before they get any."""
+    endpoint: Annotated[str, Field(min_length=1)]
+    """Required. Where to deliver: an address, an https:// URL, an SQS or Lambda ARN, or a phone number."""
+
+    @model_validator(mode="after")
+    def _endpoint_fits_protocol(self) -> Self:
+        regex, expected = SNS_ENDPOINTS[self.protocol]
+        if not re.fullmatch(regex, self.endpoint):
+            raise _field_error(
+                "endpoint", f"must be {expected} for protocol {self.protocol}, got {self.endpoint!r}"
+            )
+        return self
+
+
+Percent = Annotated[int, Field(ge=1, le=100)]
+
+
+class DatabaseAlarmsConfig(_Model):
+    """Alarms of the Aurora cluster, by role (writer, readers): AWS advises role metrics over instances'."""
+
+    cpu_percent: Percent = 80
+    """Default 80. CPUUtilization of the writer, or of the busiest reader, above which it alarms (percent)."""
+    freeable_memory_mib: Annotated[int, Field(ge=1)] = 256
+    """Default 256. FreeableMemory (MiB) below which it alarms: the instance is about to swap."""
+    replica_lag_ms: Annotated[int, Field(ge=1)] = 1000
+    """Default 1000. AuroraReplicaLag of the readers (ms) above which it alarms; only with readers."""
+    connections: Annotated[int, Field(ge=1)] | None = None
+    """Default: 80% of the class's default max_connections. DatabaseConnections above which it alarms."""
+
+
+class CacheAlarmsConfig(_Model):
+    """Alarms of each ElastiCache node (its member cluster), whichever is primary now."""
+
+    memory_percent: Percent = 90
+    """Default 90. DatabaseMemoryUsagePercentage above which it alarms (percent of maxmemory)."""
+    evictions: Annotated[int, Field(ge=0)] = 1000
+    """Default 1000. Evictions per period above which it alarms (count); an LRU cache evicts by design."""
+    cpu_percent: Percent = 80
+    """Default 80. EngineCPUUtilization (the Redis/Valkey thread's CPU) above which it alarms (percent)."""
+    replication_lag_seconds: Annotated[int, Field(ge=1)] = 5
+    """Default 5. ReplicationLag of a replica (seconds) above which it alarms; only with replicas."""
+
+
+class NatAlarmsConfig(_Model):
+    """Alarms of each NAT gateway."""
+
+    port_allocation_errors: Annotated[int, Field(ge=0)] = 0
+    """Default 0. ErrorPortAllocation per period above which it alarms (count): connections refused."""
+    dropped_packets: Annotated[int, Field(ge=0)] = 100
+    """Default 100. PacketsDropCount per period above which it alarms (count)."""
+
+
 class AlarmsConfig(_AddonConfig):
     """``platform:addons.alarms``: CloudWatch alarms of the AWS side, to an SNS topic."""
+
+    subscriptions: list[SubscriptionConfig] = Field(default_factory=list)
+    """Default [] (nobody is notified: the alarms only show in CloudWatch). Who the alarms topic notifies."""
+    period_seconds: Literal[60, 120, 300, 600, 900, 1800, 3600] = 60
+    """Default 60. Length of each evaluated period (seconds): standard resolution, whole minutes."""
+    evaluation_periods: Annotated[int, Field(ge=1, le=60)] = 5
+    """Default 5. Consecutive periods that must breach before an alarm fires (count, 1-60)."""
+    database: DatabaseAlarmsConfig = Field(default_factory=DatabaseAlarmsConfig)
+    """Default: all DatabaseAlarmsConfig defaults."""
+    cache: CacheAlarmsConfig = Field(default_factory=CacheAlarmsConfig)
+    """Default: all CacheAlarmsConfig defaults."""
+    nat_gateway: NatAlarmsConfig = Field(default_factory=NatAlarmsConfig)
+    """Default: all NatAlarmsConfig defaults."""
+    node_status_checks: bool = True
+    """Default true. Whether each node group alarms when one of its nodes fails its EC2 status checks."""
+
+    @model_validator(mode="after")
+    def _evaluation_within_a_day(self) -> Self:
+        # PutMetricAlarm: below an hour's period, Period x EvaluationPeriods may not exceed a day.
+        if self.period_seconds < 3600 and self.period_seconds * self.evaluation_periods > 86400:
+            raise _field_error(
+                "evaluationPeriods",
+                f"periodSeconds x evaluationPeriods must be at most 86400 (a day), "
+                f"got {self.period_seconds * self.evaluation_periods}",
+            )
+        return self
+
+
+VeleroCron = Annotated[
+    str,
+    _pattern(
+        r"(\S+\s+){4}\S+|@(yearly|annually|monthly|weekly|daily|midnight|hourly)",
+        "a five-field cron expression like '0 2 * * *' (UTC) or '@daily'",
+    ),
+]
+Hours = Annotated[str, _pattern(r"[1-9]\d*h", "a whole number of hours like '720h'")]
+
+
+class VeleroBucketConfig(_Model):
+    """The S3 bucket Velero writes its backups to."""
+
+    name: Annotated[str, Field(min_length=3, max_length=63)] | None = None
+    """Default <cluster>-velero-<account>-<region>. Bucket name (S3 names are global: keep the account)."""
+    expiry_margin_days: Annotated[int, Field(ge=1, le=365)] = 7
+    """Default 7. Days past the backups' TTL after which S3 expires what Velero left behind (days)."""
+    noncurrent_version_days: Annotated[int, Field(ge=1, le=3650)] = 14
+    """Default 14. Days a deleted or overwritten object's old version is kept before S3 expires it (days)."""
+    force_destroy: bool = False
+    """Default false. Whether deleting the stack may delete a bucket still holding backups; never in prod."""
 
 
 class VeleroConfig(_AddonConfig):
     """``platform:addons.velero``: Velero's backups of the cluster's objects and volumes, to S3."""
+
+    schedule: VeleroCron = "0 2 * * *"
+    """Default "0 2 * * *" (02:00 UTC daily). When the backup Schedule runs (cron)."""
+    ttl: Hours = "720h"
+    """Default 720h (30 days). How long each backup is kept before Velero deletes it (hours)."""
+    extra_namespaces: list[Dns1123Label] = Field(default_factory=list)
+    """Default []. Namespaces backed up besides the application namespaces and monitoring."""
+    snapshot_volumes: bool = True
+    """Default true. Whether backups take EBS snapshots of the persistent volumes in those namespaces."""
+    bucket: VeleroBucketConfig = Field(default_factory=VeleroBucketConfig)
+    """Default: all VeleroBucketConfig defaults."""
+
+    @property
+    def ttl_hours(self) -> int:
+        return int(self.ttl.removesuffix("h"))
 
 
 class GatekeeperConfig(_AddonConfig):
@@ -1375,6 +1543,77 @@ def _addons_fit_the_mesh(config: StackConfig) -> Iterator[tuple[Loc, str]]:
         )
 
 
+PROD_VELERO_TTL_HOURS = 720
+"""Fewest hours prod keeps each Velero backup (30 days, as the design's schedule does)."""
+
+
+def velero_namespaces(config: StackConfig) -> list[str]:
+    """What the daily backup takes in: the application namespaces, monitoring when it runs, and the extras."""
+    monitoring = [MONITORING_NAMESPACE] if config.addons.monitoring.enabled else []
+    return list(dict.fromkeys([*config.namespaces, *monitoring, *config.addons.velero.extra_namespaces]))
+
+
+def default_bucket_name_length(config: StackConfig) -> int:
+    """Length of the Velero bucket's default name, <cluster>-velero-<12-digit account>-<region>."""
+    return len(f"{config.cluster_name}-velero-") + 12 + 1 + len(config.region or "us-east-1")
+
+
+_BUCKET_NAME = r"[a-z0-9][a-z0-9.-]*[a-z0-9]"
+
+
+def _addons_alarms(config: StackConfig) -> Iterator[tuple[Loc, str]]:
+    """prod: alarms enabled; a database instance class of unknown memory needs database.connections."""
+    alarms = config.addons.alarms
+    if config.is_prod and not alarms.enabled:
+        yield ("addons", "alarms", "enabled"), "prod's data tier and network are watched by alarms; set true"
+    if (
+        alarms.enabled
+        and alarms.database.connections is None
+        and config.database.default_max_connections() is None
+    ):
+        yield (
+            ("addons", "alarms", "database", "connections"),
+            f"no known max_connections for instance class {config.database.instance_class!r}; "
+            "set the threshold",
+        )
+
+
+def _addons_velero(config: StackConfig) -> Iterator[tuple[Loc, str]]:
+    """prod: Velero enabled, ttl >= 720h, no bucket.forceDestroy; at least one namespace to back up; the
+    bucket's name (given, or the default from the cluster name) is a valid S3 name of <= 63 characters."""
+    velero = config.addons.velero
+    if not velero.enabled:
+        if config.is_prod:
+            yield ("addons", "velero", "enabled"), "prod's cluster state is backed up by Velero; set true"
+        return
+    if config.is_prod and velero.ttl_hours < PROD_VELERO_TTL_HOURS:
+        yield (
+            ("addons", "velero", "ttl"),
+            f"prod keeps backups at least {PROD_VELERO_TTL_HOURS}h (30 days), got {velero.ttl}",
+        )
+    if config.is_prod and velero.bucket.force_destroy:
+        yield ("addons", "velero", "bucket", "forceDestroy"), "prod never deletes a bucket holding backups"
+    if not velero_namespaces(config):
+        # Velero reads an empty includedNamespaces as every namespace.
+        yield (
+            ("addons", "velero", "extraNamespaces"),
+            "no namespace to back up (no application namespaces, no monitoring); list the ones to back up",
+        )
+    name = velero.bucket.name
+    if name is None and default_bucket_name_length(config) > 63:
+        yield (
+            ("addons", "velero", "bucket", "name"),
+            "the default name <cluster>-velero-<account>-<region> would be "
+            f"{default_bucket_name_length(config)} characters, S3 allows 63; set one",
+        )
+    elif name is not None and (not re.fullmatch(_BUCKET_NAME, name) or ".." in name):
+        yield (
+            ("addons", "velero", "bucket", "name"),
+            f"must be an S3 bucket name (lowercase letters, digits, '.' and '-', alphanumeric at both ends), "
+            f"got {name!r}",
+        )
+
+
 _RULES: tuple[tuple[tuple[str, ...], _Rule], ...] = (
     (("cluster",), _prod_cluster),
     (("deploy",), _deploy_given),
@@ -1390,6 +1629,8 @@ _RULES: tuple[tuple[tuple[str, ...], _Rule], ...] = (
     (("addons",), _prod_tracing),
     (("addons", "mesh"), _addons_fit_the_mesh),
     (("addons", "namespaces"), _addon_namespaces_free),
+    (("addons", "database"), _addons_alarms),
+    (("addons", "namespaces", "cluster", "region"), _addons_velero),
 )
 """Rules over whole sections, each with the sections it reads: it runs only if they all validated."""
 

@@ -118,6 +118,8 @@ class Network(pulumi.ComponentResource):
     private_subnet_ids: pulumi.Output[list[str]]
     database_subnet_ids: pulumi.Output[list[str]]
     nat_gateway_ids: pulumi.Output[list[str]]
+    nat_gateway_id_list: list[pulumi.Output[str]]
+    """Each NAT gateway's ID: one resource per gateway (an alarm each) needs them one by one."""
     subnet_cidrs: dict[Tier, list[str]]
     """Each tier's subnet CIDRs, AZ by AZ: known before anything is created, since the layout is pure."""
     endpoint_cidrs: list[str]
@@ -235,6 +237,7 @@ class Network(pulumi.ComponentResource):
         self.private_subnet_ids = _ids(subnets["private"])
         self.database_subnet_ids = _ids(subnets["database"])
         self.nat_gateway_ids = _ids(nat_gateways)
+        self.nat_gateway_id_list = [gateway.id for gateway in nat_gateways]
 
         self.register_outputs(
             {

@@ -8,12 +8,13 @@ import pulumi
 import pulumi_aws as aws
 
 from components.addons import Addons, AddonsArgs
+from components.addons.alarms import Watched
 from components.addons.tracing import collector_provider
 from components.backup import Backup, BackupArgs
 from components.baseline import Baseline, BaselineArgs, DataCredentials
 from components.cache import Cache, CacheArgs
 from components.cluster import Cluster, ClusterArgs, NodeGroupSpec, Taint
-from components.config import NodeGroupConfig, StackConfig
+from components.config import NodeGroupConfig, StackConfig, velero_namespaces
 from components.database import Database, DatabaseArgs
 from components.mesh import ExternalService, Mesh, MeshArgs
 from components.network import Network, NetworkArgs
@@ -231,6 +232,7 @@ class Platform(pulumi.ComponentResource):
                 stack=config.stack,
                 is_prod=config.is_prod,
                 cluster_name=self.cluster.cluster_name,
+                identifier=config.cluster_name,
                 provider=self.cluster.provider,
                 log_key_arn=log_key_arn,
                 namespaces=tuple(config.namespaces),
@@ -240,6 +242,14 @@ class Platform(pulumi.ComponentResource):
                 istio_version=config.mesh.istio_version,
                 mesh_ready=self.mesh.ready,
                 cluster_autoscaler=config.baseline.cluster_autoscaler.enabled,
+                watched=Watched.of_platform(
+                    config,
+                    database=self.database,
+                    cache=self.cache,
+                    network=self.network,
+                    cluster=self.cluster,
+                ),
+                backed_up_namespaces=velero_namespaces(config),
             ),
             opts=child,
         )

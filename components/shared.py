@@ -77,6 +77,8 @@ LOGS_CONTEXT = "kms:EncryptionContext:aws:logs:arn"
 """The encryption context CloudWatch Logs sends: the ARN of the log group it encrypts for."""
 KEY_USE = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey")
 """What using a key for data means."""
+PUBLISH_TO_ENCRYPTED_TOPIC = ("kms:GenerateDataKey*", "kms:Decrypt")
+"""What an AWS service must be allowed on a topic's key to publish to it (SNS developer guide)."""
 
 
 def key_policy(
@@ -85,11 +87,14 @@ def key_policy(
     *,
     services: Sequence[str] = (),
     log_groups: bool = False,
+    publishers: Sequence[str] = (),
 ) -> dict[str, Any]:
     """An explicit key policy: the account administers the key (IAM policies decide who), and its principals
     use it only through the given AWS ``services`` (``kms:ViaService``), as the services' own managed keys
     allow. ``log_groups`` lets CloudWatch Logs use it for this account's log groups in ``region``, the only
-    way a log group can be encrypted with a customer-managed key."""
+    way a log group can be encrypted with a customer-managed key. ``publishers`` are AWS services (their
+    principals, like ``cloudwatch``) that publish to an encrypted SNS topic under the key, for this account
+    only: SNS's "compatibility between event sources from AWS services and encrypted topics"."""
     root = f"arn:aws:iam::{account_id}:root"
     statements: list[dict[str, Any]] = [
         {
@@ -127,6 +132,17 @@ def key_policy(
                 "Condition": {"ArnLike": {LOGS_CONTEXT: f"arn:aws:logs:{region}:{account_id}:log-group:*"}},
             }
         )
+    if publishers:
+        statements.append(
+            {
+                "Sid": "ServicesPublishToTopicsItEncrypts",
+                "Effect": "Allow",
+                "Principal": {"Service": [f"{service}.amazonaws.com" for service in publishers]},
+                "Action": list(PUBLISH_TO_ENCRYPTED_TOPIC),
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+            }
+        )
     return {"Version": "2012-10-17", "Statement": statements}
 
 
@@ -140,11 +156,12 @@ def customer_managed_key(
     protect: bool,
     services: Sequence[str] = (),
     log_groups: bool = False,
+    publishers: Sequence[str] = (),
     provider: aws.Provider | None = None,
 ) -> aws.kms.Key:
     """A rotating KMS key with an alias and an explicit policy (:func:`key_policy`: used only through
-    ``services``, or by CloudWatch Logs); protected with the data it encrypts, since losing it loses that.
-    Made in ``provider``'s region, or the stack's."""
+    ``services``, by CloudWatch Logs, or by the AWS services that publish to a topic under it); protected
+    with the data it encrypts, since losing it loses that. Made in ``provider``'s region, or the stack's."""
     invoke = pulumi.InvokeOutputOptions(parent=parent, provider=provider)
     account_id = aws.get_caller_identity_output(opts=invoke).account_id
     region = aws.get_region_output(opts=invoke).region
@@ -154,7 +171,9 @@ def customer_managed_key(
         enable_key_rotation=True,
         deletion_window_in_days=30,
         policy=pulumi.Output.all(account_id, region).apply(
-            lambda ids: json.dumps(key_policy(ids[0], ids[1], services=services, log_groups=log_groups))
+            lambda ids: json.dumps(
+                key_policy(ids[0], ids[1], services=services, log_groups=log_groups, publishers=publishers)
+            )
         ),
         tags=tags.for_resource(name),
         opts=pulumi.ResourceOptions(parent=parent, protect=protect, provider=provider),

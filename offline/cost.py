@@ -465,6 +465,25 @@ def _codebuild_project(resource: RecordedResource, ctx: Context) -> Iterator[Pri
     )
 
 
+def _metric_alarm(resource: RecordedResource, ctx: Context) -> Iterator[Priced]:
+    """Billed per metric an alarm reads, a month: at the high-resolution price below a minute's period."""
+    queries = [query for query in resource.inputs.get("metricQueries") or [] if query.get("metric")]
+    periods = [resource.inputs.get("period", 60), *((q["metric"].get("period", 60)) for q in queries)]
+    metrics = max(len(queries), 1)
+    if min(periods) < 60:
+        item, key = "CloudWatch alarm metric (high resolution)", "cloudWatchAlarmHighResolution"
+    else:
+        item, key = "CloudWatch alarm metric (standard resolution)", "cloudWatchAlarmStandard"
+    yield Line(
+        ctx.component[resource.urn],
+        item,
+        metrics,
+        "alarm metric-months",
+        ctx.prices.monthly[key],
+        (resource.name,),
+    )
+
+
 AURORA_CLUSTER = "aws:rds/cluster:Cluster"
 BACKUP_VAULT = "aws:backup/vault:Vault"
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -481,6 +500,7 @@ RULES: dict[str, Rule] = {
     "aws:rds/clusterInstance:ClusterInstance": _aurora_instance,
     "aws:elasticache/replicationGroup:ReplicationGroup": _replication_group,
     "aws:codebuild/project:Project": _codebuild_project,
+    "aws:cloudwatch/metricAlarm:MetricAlarm": _metric_alarm,
 }
 """How each billable type is priced. Types neither here nor in the table's ``noCharge`` are unpriced."""
 
@@ -531,6 +551,20 @@ _USAGE_ITEMS: tuple[tuple[str, str, str, str, tuple[str, ...]], ...] = (
         "AWS Backup recovery points (each vault)",
         "GB-months",
         (BACKUP_VAULT,),
+    ),
+    (
+        "veleroBucketGb",
+        "s3StandardStorageGbMonth",
+        "S3 Standard storage of the Velero bucket (old versions included)",
+        "GB-months",
+        ("aws:s3/bucket:Bucket",),
+    ),
+    (
+        "veleroSnapshotGb",
+        "ebsSnapshotGbMonth",
+        "EBS snapshots of persistent volumes (Velero's daily backups)",
+        "GB-months",
+        ("kubernetes:velero.io/v1:Schedule",),
     ),
 )
 """A usage line applies when the plan has one of its types; one of BACKUP_VAULT counts per vault."""

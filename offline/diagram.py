@@ -8,7 +8,11 @@
 * who talks to whom, from the security-group ingress rules: a rule whose source is one group and
   target another draws an edge from every holder of the source to every holder of the target;
 * the mesh's ingress gateway, when the plan has one (an Istio Gateway, or a Service or Helm release
-  named like the Istio ingress gateway).
+  named like the Istio ingress gateway);
+* the regional services outside the VPC: S3 buckets (and Velero writing its backups from the nodes to one a
+  Helm release names as its backup storage location), SNS topics with their subscribers, and the CloudWatch
+  alarms notifying each topic, with an edge from what each alarm watches (Aurora, ElastiCache, a NAT
+  gateway, a node group, found by its metric's dimensions).
 
 One :class:`Graph` is built; :func:`mermaid` and :func:`dot` only render it.
 """
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -47,6 +52,16 @@ MESH_GATEWAYS = ("kubernetes:networking.istio.io/*:Gateway",)
 MESH_NAMED = ("kubernetes:core/v1:Service", "kubernetes:helm.sh/*:Release", "kubernetes:helm.sh/*:Chart")
 """Types whose resource is the mesh's ingress gateway when its name says so (``istio-ingressgateway``)."""
 VIRTUAL_SERVICES = "kubernetes:networking.istio.io/*:VirtualService"
+S3_BUCKET = "aws:s3/bucket:Bucket"
+S3_ENCRYPTION = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+S3_VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
+SNS_TOPIC = "aws:sns/topic:Topic"
+SNS_SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
+METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+HELM_RELEASES = ("kubernetes:helm.sh/*:Release",)
+VELERO_SCHEDULES = ("kubernetes:velero.io/*:Schedule",)
+REGIONAL = "regional_services"
+"""The group of the regional services outside the VPC: buckets, topics, alarms."""
 
 INTERNET = "internet"
 NODE_GROUPS = "node_groups"
@@ -367,6 +382,105 @@ class _Builder:
                     if start != end:
                         self.graph.add_edge(start, end, label)
 
+    def _regional(self) -> str:
+        if not any(group.id == REGIONAL for group in self.graph.groups):
+            self.graph.groups.append(Group(REGIONAL, "AWS regional services"))
+        return REGIONAL
+
+    def storage(self) -> None:
+        """Each bucket, what makes it safe, and Velero writing its backups to it from the nodes."""
+        schedules = sorted(
+            {str(_spec(r).get("schedule")) for r in self.plan.resources if _matches(r, VELERO_SCHEDULES)}
+        )
+        for bucket in self.plan.of_type(S3_BUCKET):
+            name = bucket.state.get("bucket") or _state_id(bucket)
+            names = {name, _state_id(bucket)}
+            features = [
+                *(["SSE-KMS"] for c in self.plan.of_type(S3_ENCRYPTION) if c.inputs.get("bucket") in names),
+                *(
+                    ["versioned"]
+                    for c in self.plan.of_type(S3_VERSIONING)
+                    if c.inputs.get("bucket") in names
+                    and (c.inputs.get("versioningConfiguration") or {}).get("status") == "Enabled"
+                ),
+            ]
+            flat = ", ".join(dict.fromkeys(f for listed in features for f in listed))
+            node = node_id(bucket.name)
+            label = f"S3 bucket {name}" + (f" ({flat})" if flat else "")
+            self.graph.nodes.append(Node(node, label, self._regional(), Shape.DATABASE))
+            writes = any(
+                location.get("bucket") == name
+                for release in self.plan.resources
+                if _matches(release, HELM_RELEASES)
+                for location in ((release.inputs.get("values") or {}).get("configuration") or {}).get(
+                    "backupStorageLocation", []
+                )
+            )
+            if writes and any(g.id == NODE_GROUPS for g in self.graph.groups):
+                when = f", {', '.join(schedules)}" if schedules else ""
+                self.graph.add_edge(NODE_GROUPS, node, f"Velero backups{when}")
+
+    def alerting(self) -> None:
+        """Each topic with its subscribers, the alarms notifying it, and what each alarm watches."""
+        alarms = self.plan.of_type(METRIC_ALARM)
+        for topic in self.plan.of_type(SNS_TOPIC):
+            arn = topic.state.get("arn") or _state_id(topic)
+            protocols = Counter(
+                str(s.inputs.get("protocol"))
+                for s in self.plan.of_type(SNS_SUBSCRIPTION)
+                if s.inputs.get("topic") == arn
+            )
+            subscribers = ", ".join(f"{count} {protocol}" for protocol, count in sorted(protocols.items()))
+            encrypted = " (KMS-encrypted)" if topic.inputs.get("kmsMasterKeyId") else ""
+            label = f"SNS topic {topic.inputs.get('name', topic.name)}{encrypted}"
+            label += f": {subscribers}" if subscribers else ": no subscribers"
+            topic_node = node_id(topic.name)
+            self.graph.nodes.append(Node(topic_node, label, self._regional()))
+            mine = [
+                a
+                for a in alarms
+                if arn in [*(a.inputs.get("alarmActions") or []), *(a.inputs.get("okActions") or [])]
+            ]
+            if not mine:
+                continue
+            alarms_node = node_id(topic.name, "alarms")
+            self.graph.nodes.append(Node(alarms_node, f"CloudWatch alarms: {len(mine)}", self._regional()))
+            self.graph.add_edge(alarms_node, topic_node, "ALARM and OK")
+            watched = Counter(target for alarm in mine if (target := self._watched(alarm)))
+            for target, count in watched.items():
+                self.graph.add_edge(target, alarms_node, f"{count} alarm{'' if count == 1 else 's'}")
+
+    def _watched(self, alarm: RecordedResource) -> str | None:
+        """The diagram's node of what an alarm watches, from its metric's dimensions."""
+        dimensions = alarm.inputs.get("dimensions") or {}
+        if "DBClusterIdentifier" in dimensions:
+            wanted = dimensions["DBClusterIdentifier"]
+            found = [
+                c
+                for c in self.plan.of_type(AURORA_CLUSTER)
+                if wanted in (_state_id(c), c.inputs.get("clusterIdentifier"))
+            ]
+        elif "CacheClusterId" in dimensions:
+            member = dimensions["CacheClusterId"]
+            found = [
+                g
+                for g in self.plan.of_type(REPLICATION_GROUP)
+                if member in (g.state.get("memberClusters") or [])
+            ]
+        elif "NatGatewayId" in dimensions:
+            found = [n for n in self.plan.of_type(NAT_GATEWAY) if _state_id(n) == dimensions["NatGatewayId"]]
+        elif "AutoScalingGroupName" in dimensions:
+            found = [
+                g
+                for g in self.plan.of_type(NODE_GROUP)
+                for resources in g.state.get("resources") or []
+                for asg in resources.get("autoscalingGroups") or []
+                if asg.get("name") == dimensions["AutoScalingGroupName"]
+            ]
+        else:
+            found = []
+        return node_id(found[0].name) if found and node_id(found[0].name) in self.graph.node_ids() else None
+
 
 def _collapse(holders: set[str], node_groups: set[str]) -> list[str]:
     """Every node group carrying the group reads better as one edge from the node groups' box."""
@@ -401,6 +515,8 @@ def build(plan: Plan) -> Graph:
     builder.data_tier()
     builder.connections()
     builder.mesh()
+    builder.storage()
+    builder.alerting()
     return builder.graph
 
 

@@ -889,6 +889,161 @@ def iam_no_admin_wildcard(resource_type: str, props: Mapping[str, Any], stack: s
     return problems
 
 
+# --- S3, SNS and CloudWatch alarms -----------------------------------------------------------------------
+
+S3_BUCKET = "aws:s3/bucket:Bucket"
+S3_ENCRYPTION = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+S3_VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
+S3_PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+S3_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+SNS_TOPIC = "aws:sns/topic:Topic"
+METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+KMS_ALGORITHMS = ("aws:kms", "aws:kms:dsse")
+PUBLIC_ACCESS_SETTINGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+AWS_MANAGED_SNS_KEY = "alias/aws/sns"
+
+
+def _configurations(
+    resources: Sequence[StackResource], bucket: StackResource, type_token: str
+) -> list[StackResource]:
+    """The configuration resources of ``type_token`` whose ``bucket`` names ``bucket`` (its name, its ID)."""
+    name = bucket.props.get("bucket") if _known_text(bucket.props.get("bucket")) else bucket.props.get("id")
+    return [
+        config
+        for config in _of_type(resources, type_token)
+        if _refers(config, config.props.get("bucket"), bucket, name)
+    ]
+
+
+def _sse_rules(props: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    rules = props.get("rules") if "rules" in props else _mapping(props.get("rule"))
+    return [_mapping(rule) for rule in ([rules] if isinstance(rules, Mapping) else _items(rules))]
+
+
+def _under_kms(rule: Mapping[str, Any]) -> bool | None:
+    """Whether an encryption rule uses a KMS key we name; None when a preview cannot tell."""
+    default = _dig(rule, "applyServerSideEncryptionByDefault", default={})
+    algorithm = _dig(default, "sseAlgorithm")
+    if not known(algorithm):
+        return None
+    return algorithm in KMS_ALGORITHMS and _given(_mapping(default), "kmsMasterKeyId")
+
+
+def s3_bucket_encryption(resources: Sequence[StackResource], stack: str) -> list[tuple[str, str]]:
+    """Every bucket encrypts new objects by default under a KMS key we manage (SSE-KMS with our key's ID), not
+    S3's own keys: the key's policy then says who may read the backups, and CloudTrail logs each use."""
+    problems = []
+    for bucket in _of_type(resources, S3_BUCKET):
+        inline = _dig(bucket.props, "serverSideEncryptionConfiguration", default={})
+        rules = [
+            rule
+            for config in _configurations(resources, bucket, S3_ENCRYPTION)
+            for rule in _sse_rules(config.props)
+        ]
+        rules += _sse_rules(_mapping(inline)) if isinstance(inline, Mapping) and inline else []
+        verdicts = [_under_kms(rule) for rule in rules]
+        if not rules:
+            problems.append(
+                (bucket.urn, "no aws.s3.BucketServerSideEncryptionConfiguration names this bucket")
+            )
+        elif not any(verdict is None or verdict for verdict in verdicts):
+            problems.append(
+                (bucket.urn, "its default encryption is not SSE-KMS under a key we name (kmsMasterKeyId)")
+            )
+    return problems
+
+
+def s3_bucket_versioning(resources: Sequence[StackResource], stack: str) -> list[tuple[str, str]]:
+    """Every bucket keeps versions, so an object deleted or overwritten (by mistake, or by an attacker with
+    the writer's credentials) can be recovered."""
+    problems = []
+    for bucket in _of_type(resources, S3_BUCKET):
+        statuses = [
+            _dig(config.props, "versioningConfiguration", "status")
+            for config in _configurations(resources, bucket, S3_VERSIONING)
+        ]
+        inline = _dig(bucket.props, "versioning", "enabled")
+        if inline is True or any(status == "Enabled" or not known(status) for status in statuses):
+            continue
+        problems.append(
+            (bucket.urn, "versioning is not Enabled: no aws.s3.BucketVersioning turns it on for this bucket")
+        )
+    return problems
+
+
+def s3_public_access_block(resources: Sequence[StackResource], stack: str) -> list[tuple[str, str]]:
+    """Every bucket blocks public access with all four settings: public ACLs and policies are neither accepted
+    nor honoured."""
+    problems = []
+    for bucket in _of_type(resources, S3_BUCKET):
+        blocks = _configurations(resources, bucket, S3_PUBLIC_ACCESS_BLOCK)
+        if not blocks:
+            problems.append((bucket.urn, "no aws.s3.BucketPublicAccessBlock names this bucket"))
+            continue
+        unset = [
+            setting
+            for setting in PUBLIC_ACCESS_SETTINGS
+            if not any(
+                _true(block.props.get(setting)) or not known(block.props.get(setting)) for block in blocks
+            )
+        ]
+        if unset:
+            problems.append((bucket.urn, f"its public access block leaves {', '.join(unset)} false"))
+    return problems
+
+
+def _denies_plain_http(statement: Mapping[str, Any]) -> bool:
+    """A statement denying everyone every S3 action when ``aws:SecureTransport`` is false."""
+    condition = _mapping(_mapping(statement.get("Condition")).get("Bool"))
+    transport = condition.get("aws:SecureTransport")
+    return (
+        statement.get("Effect") == "Deny"
+        and not _named(statement.get("Principal"))
+        and any(action in ("s3:*", "*") for action in _listed(statement.get("Action")))
+        and str(transport).lower() == "false"
+    )
+
+
+def s3_tls_only(resources: Sequence[StackResource], stack: str) -> list[tuple[str, str]]:
+    """Every bucket's policy denies any request not made over TLS (``aws:SecureTransport`` false)."""
+    problems = []
+    for bucket in _of_type(resources, S3_BUCKET):
+        texts = [config.props.get("policy") for config in _configurations(resources, bucket, S3_POLICY)]
+        if _given(bucket.props, "policy"):
+            texts.append(bucket.props.get("policy"))
+        if any(not known(text) for text in texts):
+            continue
+        documents = [document for document in map(_document, texts) if document is not None]
+        if not any(_denies_plain_http(statement) for doc in documents for _, statement in _statements(doc)):
+            problems.append(
+                (bucket.urn, "no bucket policy denies s3:* to everyone when aws:SecureTransport is false")
+            )
+    return problems
+
+
+def alarm_actions(resource_type: str, props: Mapping[str, Any], stack: str) -> list[str]:
+    """CloudWatch alarms notify someone: alarm actions listed, and actions not disabled."""
+    problems = []
+    if not _given(props, "alarmActions") or (
+        known(props.get("alarmActions")) and not _items(props.get("alarmActions"))
+    ):
+        problems.append("no alarmActions: the alarm changes state and tells nobody")
+    if props.get("actionsEnabled") is False:
+        problems.append("actionsEnabled is false: its actions never run")
+    return problems
+
+
+def sns_topic_encrypted(resource_type: str, props: Mapping[str, Any], stack: str) -> list[str]:
+    """SNS topics are encrypted at rest with a customer-managed KMS key; the AWS-managed one (alias/aws/sns)
+    lets no AWS service (CloudWatch alarms among them) publish to the topic."""
+    if not _given(props, "kmsMasterKeyId"):
+        return ["no kmsMasterKeyId: messages are stored unencrypted"]
+    key = props.get("kmsMasterKeyId")
+    if isinstance(key, str) and key.endswith(AWS_MANAGED_SNS_KEY):
+        return [f"kmsMasterKeyId is {key}, the AWS-managed key: no AWS service may publish to the topic"]
+    return []
+
+
 TAGGABLE: frozenset[str] = frozenset(
     {
         "aws:backup/plan:Plan",
@@ -930,7 +1085,9 @@ TAGGABLE: frozenset[str] = frozenset(
         "aws:rds/instance:Instance",
         "aws:rds/parameterGroup:ParameterGroup",
         "aws:rds/subnetGroup:SubnetGroup",
+        "aws:s3/bucket:Bucket",
         "aws:secretsmanager/secret:Secret",
+        "aws:sns/topic:Topic",
         "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
         "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
     }
@@ -1272,6 +1429,48 @@ RULES: tuple[AnyRule, ...] = (
         MANDATORY,
         (*IAM_POLICY_DOCUMENTS, IAM_ROLE, *IAM_ATTACHMENTS),
         iam_no_admin_wildcard,
+    ),
+    StackRule(
+        "s3-bucket-encryption",
+        "S3 buckets encrypt by default with SSE-KMS under a customer-managed key.",
+        MANDATORY,
+        (S3_BUCKET,),
+        s3_bucket_encryption,
+    ),
+    StackRule(
+        "s3-bucket-versioning",
+        "S3 buckets keep object versions (versioning Enabled).",
+        MANDATORY,
+        (S3_BUCKET,),
+        s3_bucket_versioning,
+    ),
+    StackRule(
+        "s3-public-access-block",
+        "S3 buckets block public access with all four settings.",
+        MANDATORY,
+        (S3_BUCKET,),
+        s3_public_access_block,
+    ),
+    StackRule(
+        "s3-tls-only",
+        "S3 bucket policies deny every request not made over TLS (aws:SecureTransport false).",
+        MANDATORY,
+        (S3_BUCKET,),
+        s3_tls_only,
+    ),
+    Rule(
+        "alarm-actions",
+        "CloudWatch alarms have alarm actions, and their actions are enabled.",
+        MANDATORY,
+        (METRIC_ALARM,),
+        alarm_actions,
+    ),
+    Rule(
+        "sns-topic-encrypted",
+        "SNS topics are encrypted with a customer-managed KMS key.",
+        MANDATORY,
+        (SNS_TOPIC,),
+        sns_topic_encrypted,
     ),
     Rule(
         "required-tags",

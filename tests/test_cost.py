@@ -309,3 +309,36 @@ def test_the_deploy_runner_is_priced_by_the_build_minutes_assumed_for_its_comput
     assert [(u.resource, u.reason) for u in result.unpriced] == [
         (project.name, "no per-minute price for CodeBuild GPU in us-east-1")
     ]
+
+
+def test_each_alarm_is_a_standard_resolution_alarm_metric_and_high_resolution_costs_more():
+    plan, result = stack_plan("prod"), stack_estimate("prod")
+    alarms = plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    (line,) = [line for line in result.lines if "CloudWatch alarm metric" in line.item]
+    assert (line.quantity, line.unit_price, line.component) == (len(alarms), 0.10, "Addons")
+    assert len(alarms) == 28 and line.monthly == pytest.approx(2.80)
+    fast = edited(
+        plan,
+        change=lambda r: dataclasses.replace(r, inputs={**r.inputs, "period": 10}) if r in alarms[:1] else r,
+    )
+    items = {line.item: line for line in estimate(fast).lines if "CloudWatch alarm metric" in line.item}
+    assert items["CloudWatch alarm metric (high resolution)"].unit_price == 0.30
+
+
+def test_the_velero_bucket_and_snapshots_are_assumed_sizes_and_the_topic_costs_nothing():
+    result = stack_estimate("prod")
+    usage = {line.item: line for line in result.lines if line.component == USAGE}
+    bucket = usage["S3 Standard storage of the Velero bucket (old versions included)"]
+    assert (bucket.quantity, bucket.unit_price) == (result.assumptions["veleroBucketGb"], 0.023)
+    snapshots = usage["EBS snapshots of persistent volumes (Velero's daily backups)"]
+    assert (snapshots.quantity, snapshots.unit_price) == (result.assumptions["veleroSnapshotGb"], 0.05)
+    prices = PriceTable.load("us-east-1")
+    for free in (
+        "aws:sns/topic:Topic",
+        "aws:sns/topicSubscription:TopicSubscription",
+        "aws:s3/bucket:Bucket",
+    ):
+        assert prices.charges_nothing(free), free
+    # Dev makes neither, so neither is assumed there.
+    dev_usage = [line.item for line in stack_estimate("dev").lines if line.component == USAGE]
+    assert not [item for item in dev_usage if "Velero" in item]

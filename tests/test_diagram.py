@@ -233,3 +233,34 @@ def test_prod_mermaid_names_the_vpc_node_groups_data_stores_and_mesh_gateway():
     graph = build(plan)
     for store in (AURORA, REDIS):
         assert (NODE_GROUPS, node_of(graph, plan, store)) in edges
+
+
+def test_the_velero_bucket_and_the_alarms_topic_are_regional_services_outside_the_vpc():
+    plan = stack_plan("prod")
+    graph = build(plan)
+    bucket = node_of(graph, plan, "aws:s3/bucket:Bucket")
+    topic = node_of(graph, plan, "aws:sns/topic:Topic")
+    assert group_of(graph, bucket) == group_of(graph, topic) == "regional_services"
+    label = next(n.label for n in graph.nodes if n.id == bucket)
+    assert "SSE-KMS" in label and "versioned" in label
+    assert edge_labels(graph, NODE_GROUPS, bucket) == ["Velero backups, 0 2 * * *"]
+    assert "KMS-encrypted): 1 email" in next(n.label for n in graph.nodes if n.id == topic)
+
+
+def test_each_watched_resource_has_an_edge_to_the_alarms_that_notify_the_topic():
+    plan = stack_plan("prod")
+    graph = build(plan)
+    topic = node_of(graph, plan, "aws:sns/topic:Topic")
+    alarms = f"{topic}_alarms"
+    assert edge_labels(graph, alarms, topic) == ["ALARM and OK"]
+    assert edge_labels(graph, node_of(graph, plan, AURORA), alarms) == ["7 alarms"]
+    assert edge_labels(graph, node_of(graph, plan, REDIS), alarms) == ["12 alarms"]
+    for nat in plan.of_type("aws:ec2/natGateway:NatGateway"):
+        assert edge_labels(graph, node_id(nat.name), alarms) == ["2 alarms"]
+    for group in plan.of_type(NODE_GROUP):
+        assert edge_labels(graph, node_id(group.name), alarms) == ["1 alarm"]
+
+
+def test_dev_draws_no_bucket_and_no_topic():
+    graph = build(stack_plan("dev"))
+    assert not [n for n in graph.nodes if n.group == "regional_services"]

@@ -31,9 +31,14 @@ def test_every_key_has_an_explicit_policy_the_account_administers_and_services_u
         use = [s for sid, s in statements.items() if sid != "AccountAdministersTheKey"]
         assert use, f"{key.name} is used by nobody"
         for statement in use:
-            through = statement.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService")
+            equals = statement.get("Condition", {}).get("StringEquals", {})
+            through = equals.get("kms:ViaService")
             logs = statement["Principal"].get("Service") == f"logs.{plan.config.region}.amazonaws.com"
-            assert through or logs, f"{key.name}: {statement['Sid']} is not limited to a service"
+            # An AWS service publishing to a topic under the key, on this account's behalf only.
+            publishing = "Service" in statement["Principal"] and equals.get("aws:SourceAccount") == ACCOUNT_ID
+            assert through or logs or publishing, (
+                f"{key.name}: {statement['Sid']} is not limited to a service"
+            )
 
 
 @pytest.mark.parametrize("stack", stack_names())
@@ -75,3 +80,12 @@ def test_administration_leaves_using_the_key_to_the_services():
         "secretsmanager.eu-west-1.amazonaws.com",
     ]
     assert "kms:Decrypt" in use["Action"]
+
+
+def test_a_topic_s_key_lets_the_publishing_services_use_it_for_this_account_only():
+    policy = key_policy(ACCOUNT_ID, "us-east-1", services=("sns",), publishers=("cloudwatch",))
+    (publishing,) = [s for s in policy["Statement"] if s["Sid"] == "ServicesPublishToTopicsItEncrypts"]
+    assert publishing["Principal"] == {"Service": ["cloudwatch.amazonaws.com"]}
+    assert publishing["Action"] == ["kms:GenerateDataKey*", "kms:Decrypt"]
+    assert publishing["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT_ID}}
+    assert not [s for s in key_policy(ACCOUNT_ID, "us-east-1")["Statement"] if "Service" in s["Principal"]]

@@ -75,6 +75,13 @@ ADDON = "aws:eks/addon:Addon"
 HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
 NAMESPACE = "kubernetes:core/v1:Namespace"
 PEER_AUTH = "kubernetes:security.istio.io/v1:PeerAuthentication"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+TOPIC = "aws:sns/topic:Topic"
+BUCKET = "aws:s3/bucket:Bucket"
+BUCKET_ENCRYPTION = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+BUCKET_VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
+BUCKET_PAB = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 
 BY_NAME = {rule.name: rule for rule in RULES}
 KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/0b6c5f8e-1111-2222-3333-444455556666"
@@ -133,8 +140,19 @@ def labelled(level: str | None) -> dict[str, Any]:
     return {"metadata": {"name": "apps", "labels": labels}}
 
 
+TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:platform-prod-alarms"
+ALARMED = {"alarmActions": [TOPIC_ARN], "okActions": [TOPIC_ARN], "actionsEnabled": True}
+
 # (rule, resource type, inputs, stack); each complies.
 PASSING: dict[str, tuple[str, str, dict[str, Any], str]] = {
+    "an alarm notifying a topic": ("alarm-actions", ALARM, ALARMED, "prod"),
+    "an alarm whose actions are enabled by default": (
+        "alarm-actions",
+        ALARM,
+        {"alarmActions": [TOPIC_ARN]},
+        "dev",
+    ),
+    "a topic under our key": ("sns-topic-encrypted", TOPIC, {"kmsMasterKeyId": KEY_ARN}, "prod"),
     "ingress from a security group": (
         "no-public-ingress",
         INGRESS,
@@ -362,6 +380,35 @@ PASSING: dict[str, tuple[str, str, dict[str, Any], str]] = {
 
 # (rule, resource type, inputs, stack, a text each message list must contain).
 FAILING: dict[str, tuple[str, str, dict[str, Any], str, str]] = {
+    "an alarm with no actions": (
+        "alarm-actions",
+        ALARM,
+        {"okActions": [TOPIC_ARN]},
+        "prod",
+        "no alarmActions",
+    ),
+    "an alarm with an empty list of actions": (
+        "alarm-actions",
+        ALARM,
+        {"alarmActions": []},
+        "dev",
+        "no alarmActions",
+    ),
+    "an alarm whose actions are disabled": (
+        "alarm-actions",
+        ALARM,
+        {**ALARMED, "actionsEnabled": False},
+        "prod",
+        "actionsEnabled is false",
+    ),
+    "an unencrypted topic": ("sns-topic-encrypted", TOPIC, {"name": "alarms"}, "prod", "no kmsMasterKeyId"),
+    "a topic under the AWS-managed key": (
+        "sns-topic-encrypted",
+        TOPIC,
+        {"kmsMasterKeyId": "alias/aws/sns"},
+        "prod",
+        "the AWS-managed key",
+    ),
     "ingress rule from anywhere": (
         "no-public-ingress",
         INGRESS,
@@ -745,6 +792,15 @@ def changed(props: dict[str, Any], path: tuple[str | int, ...], value: Any) -> d
 # (rule, resource type, passing inputs, stack, (path, new value), a text each message list must contain):
 # each resource rule's pair, the failing one made from the passing one by one change.
 ONE_CHANGE: dict[str, tuple[str, str, dict[str, Any], str, tuple[tuple[str | int, ...], Any], str]] = {
+    "alarm-actions": ("alarm-actions", ALARM, ALARMED, "prod", (("alarmActions",), DROP), "no alarmActions"),
+    "sns-topic-encrypted": (
+        "sns-topic-encrypted",
+        TOPIC,
+        {"kmsMasterKeyId": KEY_ARN},
+        "prod",
+        (("kmsMasterKeyId",), DROP),
+        "no kmsMasterKeyId",
+    ),
     "no-public-ingress": (
         "no-public-ingress",
         INGRESS,
@@ -1080,6 +1136,7 @@ def second_tagged_group(plan: Plan) -> Plan:
 
 
 CLUSTER_TAG = "kubernetes.io/cluster/platform-prod"
+VELERO_BUCKET = "platform-addons-velero-bucket"
 AUTH_TOKEN = ("platform-cache-replication-group",)
 PASSWORD_NAME = "platform-cache-auth-token"
 
@@ -1148,6 +1205,62 @@ STACK_ONE_CHANGE: dict[str, tuple[str, Callable[[], Plan], Callable[[Plan], Plan
         lambda plan: restated(plan, REDIS, *AUTH_TOKEN, ("authToken",), Secret("a" * 20 + "/")),
         "platform-cache-replication-group",
         "authToken holds characters ElastiCache refuses",
+    ),
+    "a bucket under S3's own keys": (
+        "s3-bucket-encryption",
+        prod,
+        lambda plan: restated(
+            plan,
+            BUCKET_ENCRYPTION,
+            VELERO_BUCKET,
+            ("rules", 0, "applyServerSideEncryptionByDefault"),
+            {"sseAlgorithm": "AES256"},
+        ),
+        VELERO_BUCKET,
+        "not SSE-KMS under a key we name",
+    ),
+    "a bucket with no encryption configuration": (
+        "s3-bucket-encryption",
+        prod,
+        lambda plan: edited(plan, drop=lambda r: r.type == BUCKET_ENCRYPTION),
+        VELERO_BUCKET,
+        "no aws.s3.BucketServerSideEncryptionConfiguration names this bucket",
+    ),
+    "a bucket whose versioning is suspended": (
+        "s3-bucket-versioning",
+        prod,
+        lambda plan: restated(
+            plan, BUCKET_VERSIONING, VELERO_BUCKET, ("versioningConfiguration", "status"), "Suspended"
+        ),
+        VELERO_BUCKET,
+        "versioning is not Enabled",
+    ),
+    "a bucket whose public policies are not blocked": (
+        "s3-public-access-block",
+        prod,
+        lambda plan: restated(plan, BUCKET_PAB, VELERO_BUCKET, ("blockPublicPolicy",), False),
+        VELERO_BUCKET,
+        "leaves blockPublicPolicy false",
+    ),
+    "a bucket with no public access block": (
+        "s3-public-access-block",
+        prod,
+        lambda plan: edited(plan, drop=lambda r: r.type == BUCKET_PAB),
+        VELERO_BUCKET,
+        "no aws.s3.BucketPublicAccessBlock names this bucket",
+    ),
+    "a bucket policy that lets plain HTTP in": (
+        "s3-tls-only",
+        prod,
+        lambda plan: restated(
+            plan,
+            BUCKET_POLICY,
+            VELERO_BUCKET,
+            ("policy",),
+            json.dumps({"Version": "2012-10-17", "Statement": []}),
+        ),
+        VELERO_BUCKET,
+        "no bucket policy denies s3:* to everyone when aws:SecureTransport is false",
     ),
     "HorizontalPodAutoscalers with no metrics-server": (
         "metrics-source-for-autoscaling",
@@ -1231,6 +1344,42 @@ TAGGED = {"tags": {CLUSTER_TAG: "owned"}}
 # (rule, resources, stack, names of the resources it finds in violation): what a preview cannot know yet
 # passes, or falls back to a dependency; the same relation known and wrong fails.
 UNKNOWNS: dict[str, tuple[str, list[StackResource], str, list[str]]] = {
+    "the versioning of a bucket still to be created": (
+        "s3-bucket-versioning",
+        [
+            record(BUCKET, "bucket", {"bucket": UNKNOWN, "id": UNKNOWN}),
+            record(
+                BUCKET_VERSIONING,
+                "versioning",
+                {"bucket": UNKNOWN, "versioningConfiguration": {"status": "Enabled"}},
+                (BUCKET, "bucket"),
+            ),
+        ],
+        "dev",
+        [],
+    ),
+    "the versioning of some other bucket": (
+        "s3-bucket-versioning",
+        [
+            record(BUCKET, "bucket", {"bucket": "backups", "id": "backups"}),
+            record(
+                BUCKET_VERSIONING,
+                "versioning",
+                {"bucket": "logs", "versioningConfiguration": {"status": "Enabled"}},
+            ),
+        ],
+        "dev",
+        ["bucket"],
+    ),
+    "a bucket policy still to be written": (
+        "s3-tls-only",
+        [
+            record(BUCKET, "bucket", {"bucket": UNKNOWN, "id": UNKNOWN}),
+            record(BUCKET_POLICY, "policy", {"bucket": UNKNOWN, "policy": UNKNOWN}, (BUCKET, "bucket")),
+        ],
+        "dev",
+        [],
+    ),
     "a flow log of a VPC still to be created": (
         "vpc-flow-logs",
         [record(VPC, "vpc", {"id": UNKNOWN}), record(FLOW_LOG, "flow", {"vpcId": UNKNOWN}, (VPC, "vpc"))],

@@ -258,7 +258,7 @@ def test_a_bad_tracing_key_is_reported_at_its_path(
 def test_tracing_needs_a_mesh_with_the_telemetry_api_v1() -> None:
     values = {
         "platform:mesh": {"istioVersion": "1.21.3"},
-        "platform:addons": {"monitoring": {"enabled": False}},
+        "platform:addons": {"monitoring": {"enabled": False}, "velero": {"enabled": False}},
     }
     with pytest.raises(ConfigError) as info:
         parse_stack_config(with_deploy(values), stack="dev")
@@ -268,7 +268,14 @@ def test_tracing_needs_a_mesh_with_the_telemetry_api_v1() -> None:
     ]
     parse_stack_config(
         with_deploy(
-            {**values, "platform:addons": {"monitoring": {"enabled": False}, "tracing": {"enabled": False}}}
+            {
+                **values,
+                "platform:addons": {
+                    "monitoring": {"enabled": False},
+                    "velero": {"enabled": False},
+                    "tracing": {"enabled": False},
+                },
+            }
         ),
         stack="dev",
     )

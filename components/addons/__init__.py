@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.addons.alarms import Alarms, AlarmsArgs, Watched
 from components.addons.monitoring import Monitoring, MonitoringArgs
 from components.addons.tracing import Tracing, TracingArgs
+from components.addons.velero import Velero, VeleroArgs
 from components.config import AddonsConfig
 from components.tags import Tags
 
@@ -34,6 +36,8 @@ class AddonsArgs:
     """Whether this is prod (at least two replicas and a disruption budget per controller). Required."""
     cluster_name: pulumi.Input[str]
     """The EKS cluster's name. Required."""
+    identifier: str
+    """The cluster's name as configured: what the add-ons' AWS resources are named after. Required."""
     provider: k8s.Provider
     """The cluster's Kubernetes provider. Required."""
     log_key_arn: pulumi.Input[str]
@@ -53,6 +57,10 @@ class AddonsArgs:
     """What objects in Istio's namespace and of Istio's kinds wait for (its CRDs, istiod). Default none."""
     cluster_autoscaler: bool = True
     """Whether the baseline runs the cluster autoscaler (monitoring scrapes it). Default true."""
+    watched: Watched = field(default_factory=Watched)
+    """The platform's AWS resources the alarms watch. Default none."""
+    backed_up_namespaces: Sequence[str] = ()
+    """Namespaces Velero's daily backup takes in (config.velero_namespaces). Default none."""
 
 
 class Addons(pulumi.ComponentResource):
@@ -60,6 +68,8 @@ class Addons(pulumi.ComponentResource):
 
     monitoring: Monitoring | None
     tracing: Tracing | None
+    alarms: Alarms | None
+    velero: Velero | None
 
     def __init__(self, name: str, args: AddonsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("platform:index:Addons", name, None, opts)
@@ -105,6 +115,40 @@ class Addons(pulumi.ComponentResource):
                 opts=child,
             )
             if config.tracing.enabled
+            else None
+        )
+        self.alarms = (
+            Alarms(
+                f"{name}-alarms",
+                AlarmsArgs.from_config(
+                    config.alarms,
+                    identifier=args.identifier,
+                    watched=args.watched,
+                    protect=args.is_prod,
+                    tags=args.tags,
+                ),
+                opts=child,
+            )
+            if config.alarms.enabled
+            else None
+        )
+        self.velero = (
+            Velero(
+                f"{name}-velero",
+                VeleroArgs.from_config(
+                    config.velero,
+                    identifier=args.identifier,
+                    cluster_name=args.cluster_name,
+                    provider=args.provider,
+                    namespaces=args.backed_up_namespaces,
+                    node_selector=GENERAL_NODES,
+                    protect=args.is_prod,
+                    depends_on=args.depends_on,
+                    tags=args.tags,
+                ),
+                opts=child,
+            )
+            if config.velero.enabled
             else None
         )
         self.register_outputs({})

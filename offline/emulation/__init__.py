@@ -5,7 +5,7 @@ area when imported, so importing this package gives the full emulation. The acco
 a process of its own (``server``); ``account`` gives a program the mocks that ask it.
 """
 
-from offline.emulation import compute, data, invokes, kubernetes, network
+from offline.emulation import alerting, compute, data, invokes, kubernetes, network, storage
 from offline.emulation.account import emulated_account
 from offline.emulation.core import (
     ACCOUNT_ID,
@@ -21,6 +21,7 @@ __all__ = [
     "DEFAULT_REGION",
     "AwsEmulator",
     "EmulationError",
+    "alerting",
     "compute",
     "data",
     "emulated_account",
@@ -29,4 +30,5 @@ __all__ = [
     "kubernetes",
     "network",
     "plain",
+    "storage",
 ]

@@ -149,6 +149,8 @@ class AwsEmulator(pulumi.runtime.Mocks):
         """Kubernetes provider (name, id) -> the (cluster, principal, policy) associations it waits for."""
         self.access_entries: set[tuple[str, str]] = set()
         """(cluster, principal) with an EKS access entry (moto has none)."""
+        self.topic_verdicts: dict[str, str | None] = {}
+        """SNS topic ARN -> why CloudWatch could not publish to it (None: it can), once judged."""
         # The mock monitor registers resources from a thread pool; moto's backends are not thread-safe.
         self._lock = threading.Lock()
 

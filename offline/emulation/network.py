@@ -263,19 +263,26 @@ def _listed(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else [value]
 
 
-def key_lets_logs_use_it(policy: dict[str, Any], region: str) -> bool:
-    """Whether a key policy lets the CloudWatch Logs service principal of ``region`` use the key."""
-    services = {f"logs.{region}.amazonaws.com", "logs.amazonaws.com"}
+def key_lets_service_use_it(policy: dict[str, Any], services: set[str], actions: tuple[str, ...]) -> bool:
+    """Whether one statement of a key policy allows one of the service principals ``services`` every one of
+    ``actions`` (its conditions are not judged)."""
     for statement in _listed(policy.get("Statement", [])):
         principal = statement.get("Principal") or {}
         named = set(_listed(principal.get("Service", []))) if isinstance(principal, dict) else set()
         if (
             statement.get("Effect") == "Allow"
             and named & services
-            and all(_allows(statement.get("Action", []), action) for action in LOGS_KEY_ACTIONS)
+            and all(_allows(statement.get("Action", []), action) for action in actions)
         ):
             return True
     return False
+
+
+def key_lets_logs_use_it(policy: dict[str, Any], region: str) -> bool:
+    """Whether a key policy lets the CloudWatch Logs service principal of ``region`` use the key."""
+    return key_lets_service_use_it(
+        policy, {f"logs.{region}.amazonaws.com", "logs.amazonaws.com"}, LOGS_KEY_ACTIONS
+    )
 
 
 @handles("aws:cloudwatch/logGroup:LogGroup")

@@ -35,6 +35,9 @@ WARM_CALLS = {
     "kms": "list_keys",
     "secretsmanager": "list_secrets",
     "sts": "get_caller_identity",
+    "s3": "list_buckets",
+    "sns": "list_topics",
+    "cloudwatch": "describe_alarms",
 }
 """A cheap read per service the program uses: moto imports each backend on its first request, and these
 make the account do that (a second and a half, most of it EC2's) while the program is still starting."""
