@@ -12,7 +12,14 @@ that, each is checked as the cluster would check it:
 * a LoadBalancer Service (one of its own, or the one Istio's gateway chart makes) gets its load balancer
   from the in-tree AWS service controller only if each node has exactly one security group tagged
   ``kubernetes.io/cluster/<name>`` (or a single untagged one): otherwise the controller fails, the
-  Service never gets an address, and an atomic release waiting for it rolls back.
+  Service never gets an address, and an atomic release waiting for it rolls back;
+
+* a Gatekeeper Constraint is of a kind (``constraints.gatekeeper.sh``) that exists only once Gatekeeper
+  has made its CRD from the ConstraintTemplate naming it. pulumi-kubernetes retries a create that gets
+  "no matches for kind" for about 30 seconds (``await.Creation``: 5 retries, from 1 s doubling), then
+  fails it: a Constraint that does not wait for its template races the template's whole way in (the
+  Gatekeeper release before it) and loses. A preview passes it on as it is (``Create`` skips the dry run
+  of a kind the API server does not know).
 """
 
 from __future__ import annotations
@@ -36,6 +43,9 @@ from offline.emulation.core import (
 Args = pulumi.runtime.MockResourceArgs
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+CONSTRAINTS = "kubernetes:constraints.gatekeeper.sh/"
+"""Type tokens of Gatekeeper constraints, one kind per ConstraintTemplate."""
+TEMPLATES = "kubernetes:templates.gatekeeper.sh/"
 SERVICE = "kubernetes:core/v1:Service"
 
 LOAD_BALANCER_CHARTS: Mapping[str, tuple[tuple[str, ...], str]] = {
@@ -166,6 +176,26 @@ def load_balancer_refusal(e: AwsEmulator, cluster: str) -> str | None:
     return None
 
 
+def constraint_refusal(e: AwsEmulator, a: Args) -> str | None:
+    """Why a Gatekeeper Constraint's create fails: no template of its kind among what it waits for."""
+    if not a.typ.startswith(CONSTRAINTS) or e.previewing or e.registering is None:
+        return None
+    api_version, _, kind = a.typ.removeprefix("kubernetes:").rpartition(":")
+    templates = {
+        ((registered.state.get("spec") or {}).get("crd") or {}).get("spec", {}).get("names", {}).get("kind")
+        for urn in e.depends_on(e.registering.urn)
+        if (registered := e.registered.get(urn)) and registered.type.startswith(TEMPLATES)
+    }
+    if kind in templates:
+        return None
+    return (
+        f'no matches for kind "{kind}" in version "{api_version}": the Kubernetes API server has no such '
+        "kind until Gatekeeper makes its CRD from the ConstraintTemplate naming it, and this Constraint "
+        "waits for no such template (pulumi-kubernetes gives up after about 30 seconds of retries); make "
+        "it depend on the template"
+    )
+
+
 @handles_package("kubernetes")
 def _kubernetes_object(e: AwsEmulator, a: Args) -> tuple[str, Outputs]:
     cluster = cluster_of(e, a)
@@ -176,4 +206,7 @@ def _kubernetes_object(e: AwsEmulator, a: Args) -> tuple[str, Outputs]:
         problem = load_balancer_refusal(e, cluster)
         if problem:
             raise refusal(a, "SyncLoadBalancerFailed", problem)
+    missing = constraint_refusal(e, a)
+    if missing:
+        raise refusal(a, "NoMatch", missing)
     return synthetic(e, a)
