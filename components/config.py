@@ -373,7 +373,9 @@ RegistryPrefix = Annotated[
     ),
 ]
 HostedZoneId = Annotated[str, _pattern(r"Z[A-Z0-9]{1,31}", "a Route 53 hosted zone ID like 'Z0123456789ABC'")]
-EmailAddress = Annotated[str, _pattern(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an email address like 'ops@example.com'")]
+EmailAddress = Annotated[
+    str, _pattern(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an email address like 'ops@example.com'")
+]
 HttpsUrl = Annotated[str, _pattern(r"https://\S+", "an https:// URL")]
 HttpUrl = Annotated[str, _pattern(r"https?://\S+", "an http:// or https:// URL")]
 SecurityGroupId = Annotated[
@@ -681,7 +683,9 @@ class RolloutConfig(_Model):
         if any(b <= a for a, b in pairwise(self.steps)):
             raise _field_error("steps", f"weights must rise step by step, got {self.steps}")
         if self.steps[-1] != 100:
-            raise _field_error("steps", f"the last weight must be 100 (the canary takes all), got {self.steps}")
+            raise _field_error(
+                "steps", f"the last weight must be 100 (the canary takes all), got {self.steps}"
+            )
         return self
 
 
@@ -922,13 +926,13 @@ class GatekeeperConfig(_AddonConfig):
     """``platform:addons.gatekeeper``: OPA Gatekeeper and the platform's admission policies."""
 
     replicas: Annotated[int, Field(ge=1, le=10)] = 3
-    """Default 3 (the chart's). Webhook pods (count, 1-10); prod needs at least 2, with a disruption budget."""
+    """Default 3 (the chart's). Webhook pods (count, 1-10); prod needs at least 2 (with a budget)."""
     enforcement_action: Literal["deny", "dryrun", "warn"] = "deny"
-    """Default deny. What a violation does: deny refuses it, warn admits it warning, dryrun reports it only."""
+    """Default deny. What a violation does: deny refuses it, warn warns, dryrun only reports it."""
     failure_policy: Literal["Fail", "Ignore"] = "Fail"
-    """Default Fail. While the webhook cannot answer, the application namespaces admit nothing (or all: Ignore)."""
+    """Default Fail. While the webhook cannot answer, app namespaces admit nothing (Ignore: anything)."""
     allowed_registries: list[RegistryPrefix] = Field(default_factory=list)
-    """Default [] (the account's own ECR and Istio's sidecar only). Further image prefixes, each ending in '/'."""
+    """Default [] (the account's own ECR and Istio's sidecar only). More image prefixes, ending in '/'."""
 
 
 class RolloutsConfig(_AddonConfig):
@@ -1280,7 +1284,10 @@ def _prod_replicas(config: StackConfig) -> Iterator[tuple[Loc, str]]:
         ("certManager", addons.cert_manager),
     ):
         if addon.enabled and addon.replicas < 2:
-            yield ("addons", key, "replicas"), f"prod needs at least 2 so one can be lost, got {addon.replicas}"
+            yield (
+                ("addons", key, "replicas"),
+                f"prod needs at least 2 so one can be lost, got {addon.replicas}",
+            )
 
 
 def _prod_admission(config: StackConfig) -> Iterator[tuple[Loc, str]]:

@@ -232,6 +232,8 @@ class Platform(pulumi.ComponentResource):
                 namespaces=tuple(config.namespaces),
                 depends_on=self.cluster.workloads_ready,
                 tags=tags,
+                mesh=config.mesh,
+                mesh_resources=(self.mesh,),
             ),
             opts=child,
         )

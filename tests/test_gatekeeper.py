@@ -73,5 +73,7 @@ def test_the_emulated_cluster_refuses_a_constraint_that_does_not_wait_for_its_te
 def test_a_preview_lets_a_constraint_of_a_kind_the_cluster_does_not_have_yet_through():
     # provider.go Create: a preview of a kind the API server does not know returns the inputs as they are.
     previewing = dataclasses.replace(DEPLOYER, previewing=True)
-    resources, _ = run_under_mocks(lambda: _template_and_constraint(waits=False), {}, "dev", account=previewing)
+    resources, _ = run_under_mocks(
+        lambda: _template_and_constraint(waits=False), {}, "dev", account=previewing
+    )
     assert any(r.name == "constraint" for r in resources)

@@ -11,9 +11,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pulumi
+import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.config import AddonsConfig
+from components.addons.cert_manager import CertManager, CertManagerArgs
+from components.addons.gatekeeper import Gatekeeper, GatekeeperArgs, ecr_registry
+from components.addons.rollouts import Rollouts, RolloutsArgs
+from components.addons.vpa import Vpa, VpaArgs
+from components.config import AddonsConfig, MeshConfig
 from components.tags import Tags
 
 GENERAL_NODES = {"role": "general-compute"}
@@ -42,6 +47,10 @@ class AddonsArgs:
     """What the add-ons' pods need first (nodes to run on, CoreDNS). Default none."""
     tags: Tags = field(default_factory=Tags)
     """AWS tags of every AWS resource. Default none."""
+    mesh: MeshConfig = field(default_factory=MeshConfig)
+    """The mesh's config: its canary services and gateway hosts. Default no services, no hosts."""
+    mesh_resources: Sequence[pulumi.Resource] = ()
+    """What made the mesh's routes, rules and namespaces (for Rollouts and certificates). Default none."""
 
 
 class Addons(pulumi.ComponentResource):
@@ -50,4 +59,60 @@ class Addons(pulumi.ComponentResource):
     def __init__(self, name: str, args: AddonsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("platform:index:Addons", name, None, opts)
         self._name = name
+        self._admission_and_delivery(name, args)
         self.register_outputs({})
+
+    def _admission_and_delivery(self, name: str, args: AddonsArgs) -> None:
+        """Gatekeeper, Argo Rollouts, the VPA and cert-manager, each where config enables it."""
+        config, child = args.config, pulumi.ResourceOptions(parent=self)
+        provider, depends_on = args.provider, tuple(args.depends_on)
+        if config.gatekeeper.enabled:
+            invoke = pulumi.InvokeOutputOptions(parent=self)
+            own_registry = pulumi.Output.all(
+                aws.get_caller_identity_output(opts=invoke).account_id,
+                aws.get_region_output(opts=invoke).region,
+            ).apply(lambda ids: ecr_registry(*ids))
+            Gatekeeper(
+                f"{name}-gatekeeper",
+                GatekeeperArgs.from_config(
+                    config.gatekeeper,
+                    namespaces=args.namespaces,
+                    own_registry=own_registry,
+                    node_selector=GENERAL_NODES,
+                ),
+                provider,
+                depends_on,
+                opts=child,
+            )
+        if config.rollouts.enabled:
+            Rollouts(
+                f"{name}-rollouts",
+                RolloutsArgs.from_config(config.rollouts, mesh=args.mesh, node_selector=GENERAL_NODES),
+                provider,
+                depends_on,
+                mesh=tuple(args.mesh_resources),
+                opts=child,
+            )
+        if config.vpa.enabled:
+            Vpa(
+                f"{name}-vpa",
+                VpaArgs.from_config(config.vpa, node_selector=GENERAL_NODES),
+                provider,
+                depends_on,
+                opts=child,
+            )
+        if config.cert_manager.enabled:
+            CertManager(
+                f"{name}-cert-manager",
+                CertManagerArgs.from_config(
+                    config.cert_manager,
+                    mesh=args.mesh,
+                    cluster_name=args.cluster_name,
+                    node_selector=GENERAL_NODES,
+                    tags=args.tags,
+                ),
+                provider,
+                depends_on,
+                mesh=tuple(args.mesh_resources),
+                opts=child,
+            )

@@ -70,14 +70,18 @@ WORKLOAD_KINDS: tuple[tuple[str, tuple[str, ...], str], ...] = (
 """(API group, kinds, where the pod or pod template is) of what the constraints judge. A Rollout that
 refers to a Deployment (``workloadRef``) has no template of its own: the Deployment was judged."""
 
+
 # Rego (v1) shared by every template: the pod (or pod template) under review and its containers.
 def _quoted(words: Sequence[str]) -> str:
     return ", ".join(f'"{word}"' for word in words)
 
 
-_POD_REGO = "\n".join(
-    f"pod := {path} if input.review.kind.kind in {{{_quoted(kinds)}}}" for _, kinds, path in WORKLOAD_KINDS
-) + """
+_POD_REGO = (
+    "\n".join(
+        f"pod := {path} if input.review.kind.kind in {{{_quoted(kinds)}}}"
+        for _, kinds, path in WORKLOAD_KINDS
+    )
+    + """
 
 containers contains container if some container in pod.spec.containers
 containers contains container if some container in pod.spec.initContainers
@@ -87,6 +91,7 @@ containers contains container if some container in pod.spec.ephemeralContainers
 resourced contains container if some container in pod.spec.containers
 resourced contains container if some container in pod.spec.initContainers
 """
+)
 
 _RULES: dict[str, str] = {
     "K8sNonRootSecurityContext": """
@@ -113,7 +118,10 @@ violation contains {"msg": msg} if {
 	some container in containers
 	not setting(container, "runAsNonRoot") == true
 	not setting(container, "runAsUser")
-	msg := sprintf("container %v may run as root: set runAsNonRoot true or a runAsUser other than 0", [container.name])
+	msg := sprintf(
+		"container %v may run as root: set runAsNonRoot true or a runAsUser other than 0",
+		[container.name],
+	)
 }
 """,
     "K8sAllowedRegistries": """
@@ -125,7 +133,10 @@ allowed(image) if {
 violation contains {"msg": msg} if {
 	some container in containers
 	not allowed(container.image)
-	msg := sprintf("container %v: image %v is not from an allowed registry %v", [container.name, container.image, input.parameters.registries])
+	msg := sprintf(
+		"container %v: image %v is not from an allowed registry %v",
+		[container.name, container.image, input.parameters.registries],
+	)
 }
 """,
     "K8sRequiredLimits": """
@@ -142,7 +153,10 @@ labelled(label) if pod.metadata.labels[label] != ""
 violation contains {"msg": msg} if {
 	some label in input.parameters.labels
 	not labelled(label)
-	msg := sprintf("%v %v: its pods need the label %v", [input.review.kind.kind, input.review.object.metadata.name, label])
+	msg := sprintf(
+		"%v %v: its pods need the label %v",
+		[input.review.kind.kind, input.review.object.metadata.name, label],
+	)
 }
 """,
 }
@@ -220,11 +234,11 @@ class GatekeeperArgs:
     replicas: int = 3
     """Webhook pods (count); two or more get a disruption budget that keeps all but one. Default 3."""
     enforcement_action: Literal["deny", "dryrun", "warn"] = "deny"
-    """What a violation does: deny refuses it, warn admits it with a warning, dryrun reports it. Default deny."""
+    """What a violation does: deny refuses it, warn warns, dryrun only reports it. Default deny."""
     failure_policy: Literal["Fail", "Ignore"] = "Fail"
     """What the application namespaces admit while the webhook cannot answer: nothing (Fail). Default Fail."""
     registries: Sequence[pulumi.Input[str]] = (ISTIO_PROXY_REGISTRY,)
-    """Image prefixes the application namespaces may pull (each ending in '/'). Default Istio's sidecar only."""
+    """Image prefixes the application namespaces may pull (each ends in '/'). Default Istio's sidecar only."""
     exempt_namespaces: Sequence[str] = PLATFORM_NAMESPACES
     """Namespaces never judged, whatever ``namespaces`` says. Default the cluster's, mesh's and add-ons'."""
     node_selector: Mapping[str, str] | None = None
@@ -270,7 +284,9 @@ def gatekeeper_values(args: GatekeeperArgs) -> dict[str, Any]:
         # own namespaces: a webhook that fails closed cannot then keep the cluster from healing.
         "validatingWebhookFailurePolicy": args.failure_policy,
         "validatingWebhookScope": "Namespaced",
-        "validatingWebhookExemptNamespacesLabels": {"kubernetes.io/metadata.name": list(args.exempt_namespaces)},
+        "validatingWebhookExemptNamespacesLabels": {
+            "kubernetes.io/metadata.name": list(args.exempt_namespaces)
+        },
         # logDenies: every refusal is in the controller's log too, with the constraint that refused it.
         "logDenies": True,
         # controllerManager.* / audit.*: on the general nodes, the webhook's pods spread over zones.
@@ -338,7 +354,9 @@ class Gatekeeper(pulumi.ComponentResource):
         # The templates need the chart's CRD and a running controller to compile them.
         after_release = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[release]))
         self.templates = {
-            kind: _custom_resource(f"{name}-template-{kind.lower()}", constraint_template(kind), after_release)
+            kind: _custom_resource(
+                f"{name}-template-{kind.lower()}", constraint_template(kind), after_release
+            )
             for kind in _RULES
         }
         self.constraints = {}
@@ -365,7 +383,10 @@ class Gatekeeper(pulumi.ComponentResource):
                     opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[template])),
                 )
         self.register_outputs(
-            {"templates": list(self.templates), "constraints": [CONSTRAINT_NAMES[k] for k in self.constraints]}
+            {
+                "templates": list(self.templates),
+                "constraints": [CONSTRAINT_NAMES[k] for k in self.constraints],
+            }
         )
 
 
