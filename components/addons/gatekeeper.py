@@ -148,11 +148,12 @@ violation contains {"msg": msg} if {
 }
 """,
     "K8sRequiredLabels": """
-labelled(label) if pod.metadata.labels[label] != ""
+# Only of a pod or pod template under review (the rule is undefined for anything else).
+labels := object.get(object.get(pod, "metadata", {}), "labels", {})
 
 violation contains {"msg": msg} if {
 	some label in input.parameters.labels
-	not labelled(label)
+	object.get(labels, label, "") == ""
 	msg := sprintf(
 		"%v %v: its pods need the label %v",
 		[input.review.kind.kind, input.review.object.metadata.name, label],
