@@ -8,6 +8,7 @@ import pytest
 
 from components.addons.cert_manager import dns01_policy
 from components.addons.vpa import VpaArgs, vpa_values
+from offline.cost import estimate
 from offline.runner import Plan
 from tests.conftest import stack_plan, with_deploy
 from tests.plans import run_with
@@ -183,3 +184,15 @@ def test_config_needs_the_zone_and_a_contact(settings, path, message):
 def test_config_needs_gateway_hosts_to_certify():
     found = problems(with_deploy({"platform:addons": {"certManager": CERT_MANAGER}}))
     assert "list them first" in found["platform:addons.certManager.enabled"]
+
+
+def test_the_admission_and_delivery_add_ons_cost_nothing_on_the_aws_bill():
+    # Their pods run on the general nodes already priced; cert-manager's role and association are free.
+    base = run_with("prod", "addons", gatekeeper={"enabled": True})
+    with_all = run_with("prod", "addons", certManager=CERT_MANAGER)
+    without = run_with(
+        "dev", "addons", gatekeeper={"enabled": False}, rollouts={"enabled": False}, vpa={"enabled": False}
+    )
+    for plan in (base, with_all, without):
+        assert estimate(plan).unpriced == []
+    assert estimate(with_all).total == pytest.approx(estimate(base).total)
