@@ -7,7 +7,7 @@ STAMP   = $(VENV)/.installed
 # The packages mypy checks: those of the layout that exist so far.
 TYPED   = $(wildcard components offline policy verify)
 
-.PHONY: install preview test test-fast pytest lint typecheck format bench clean
+.PHONY: install preview test test-fast pytest lint typecheck format docs bench clean
 
 install: $(STAMP)
 
@@ -43,6 +43,10 @@ pytest: $(STAMP)
 # they save here.
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow and not account" -n 0
+
+# docs/config.md from the config contract's docstrings (a test fails when it is stale).
+docs: $(STAMP)
+	$(PY) -m offline docs
 
 bench: $(STAMP)
 	$(PY) -m offline.bench

@@ -82,6 +82,7 @@ def _pattern(regex: str, expected: str) -> AfterValidator:
             raise ValueError(f"must be {expected}, got {value!r}")
         return value
 
+    check.__doc__ = expected[0].upper() + expected[1:] + "."
     return AfterValidator(check)
 
 
@@ -93,6 +94,8 @@ CLOUDWATCH_RETENTION_DAYS = (
 
 
 def _cloudwatch_retention(days: int) -> int:
+    """A CloudWatch Logs retention period: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
+    1096, 1827, 2192, 2557, 2922, 3288 or 3653 days."""
     if days not in CLOUDWATCH_RETENTION_DAYS:
         below = max((d for d in CLOUDWATCH_RETENTION_DAYS if d < days), default=None)
         above = min((d for d in CLOUDWATCH_RETENTION_DAYS if d > days), default=None)
@@ -160,6 +163,7 @@ def _parse_cidr(text: str) -> ipaddress.IPv4Network:
 
 
 def _cidr(text: str) -> str:
+    """An IPv4 CIDR like 10.0.0.0/16, without host bits."""
     _parse_cidr(text)
     return text
 
@@ -168,6 +172,7 @@ _RFC1918 = tuple(ipaddress.IPv4Network(block) for block in ("10.0.0.0/8", "172.1
 
 
 def _vpc_cidr(text: str) -> str:
+    """A private (RFC 1918) IPv4 CIDR, /16 to /24."""
     network = _parse_cidr(text)
     if not any(network.subnet_of(block) for block in _RFC1918):
         raise ValueError(
@@ -180,6 +185,7 @@ def _vpc_cidr(text: str) -> str:
 
 
 def _not_aws_prefixed(key: str) -> str:
+    """Does not start with aws: (reserved by AWS, in any letter case)."""
     # AWS reserves the prefix in any letter case.
     if key.lower().startswith("aws:"):
         raise ValueError(f"must not start with 'aws:' (reserved by AWS), got {key!r}")
@@ -190,12 +196,14 @@ _RESERVED_NAMESPACES = ("default", "istio-system")
 
 
 def _own_namespace(name: str) -> str:
+    """Not kube-*, default or istio-system."""
     if name.startswith("kube-") or name in _RESERVED_NAMESPACES:
         raise ValueError(f"{name!r} is reserved (kube-*, default and istio-system are not ours to manage)")
     return name
 
 
 def _performance_insights_retention(days: int) -> int:
+    """7, a multiple of 31 up to 713, or 731 (days)."""
     # AWS accepts 7 (free tier), whole months of 31 days up to 23, or 731 (two years).
     if not (days in (7, 731) or (days % 31 == 0 and 31 <= days <= 713)):
         raise ValueError(f"must be 7, a multiple of 31 up to 713, or 731 (days), got {days}")
@@ -270,6 +278,8 @@ def _window_at_least(parse: Callable[[str], Window], minimum: int) -> AfterValid
             raise ValueError(f"must be at least {minimum} minutes long, got {length}")
         return text
 
+    shape = "hh:mm-hh:mm" if parse is parse_daily_window else "ddd:hh:mm-ddd:hh:mm"
+    check.__doc__ = f"A UTC window {shape}, at least {minimum} minutes long."
     return AfterValidator(check)
 
 
@@ -1131,6 +1141,7 @@ def _audit_retention(section: str, days: int) -> Iterator[tuple[Loc, str]]:
 
 
 def _deploy_given(config: StackConfig) -> Iterator[tuple[Loc, str]]:
+    """platform:deploy.roleArn is required: EKS lets nobody in but the access entries the stack makes."""
     # With the cluster creator's admin off (changing it replaces the cluster), EKS lets nobody in but the
     # access entries made here: without the deploying role's, its first Kubernetes object gets a 401.
     if config.deploy is None:
@@ -1142,6 +1153,7 @@ def _deploy_given(config: StackConfig) -> Iterator[tuple[Loc, str]]:
 
 
 def _prod_cluster(config: StackConfig) -> Iterator[tuple[Loc, str]]:
+    """prod: the API endpoint private (endpointPublicAccess false); control-plane logs kept 365 days."""
     if config.is_prod and config.cluster.endpoint_public_access:
         yield (
             ("cluster", "endpointPublicAccess"),
@@ -1152,6 +1164,7 @@ def _prod_cluster(config: StackConfig) -> Iterator[tuple[Loc, str]]:
 
 
 def _prod_database(config: StackConfig) -> Iterator[tuple[Loc, str]]:
+    """prod: deletionProtection true, backupRetentionDays >= 30, instances >= 2, logRetentionDays >= 365."""
     if config.is_prod:
         if not config.database.deletion_protection:
             yield ("database", "deletionProtection"), "prod requires deletion protection; set it to true"
@@ -1170,6 +1183,7 @@ def _prod_database(config: StackConfig) -> Iterator[tuple[Loc, str]]:
 
 
 def _prod_backup(config: StackConfig) -> Iterator[tuple[Loc, str]]:
+    """prod: AWS Backup enabled, retentionDays >= 30; copyToRegion is another region than the stack's."""
     backup = config.backup
     if config.is_prod and not backup.enabled:
         yield ("backup", "enabled"), "prod's database is backed up by AWS Backup too; set it to true"
@@ -1184,11 +1198,13 @@ def _prod_backup(config: StackConfig) -> Iterator[tuple[Loc, str]]:
 
 
 def _prod_cache(config: StackConfig) -> Iterator[tuple[Loc, str]]:
+    """prod: nodes >= 2."""
     if config.is_prod and config.cache.nodes < 2:
         yield ("cache", "nodes"), f"prod needs at least 2 nodes, got {config.cache.nodes}"
 
 
 def _mesh_namespaces_declared(config: StackConfig) -> Iterator[tuple[Loc, str]]:
+    """Each mesh service's namespace is declared under platform:namespaces."""
     declared = list(config.namespaces)
     for name, service in config.mesh.services.items():
         if service.namespace not in config.namespaces:
@@ -1233,6 +1249,7 @@ def _mesh_routes(config: StackConfig) -> Iterator[tuple[Loc, str]]:
 
 
 def _prod_mesh(config: StackConfig) -> Iterator[tuple[Loc, str]]:
+    """prod: controlPlaneReplicas >= 2 and gatewayMinReplicas >= 2."""
     if config.is_prod:
         for key, replicas in (
             ("controlPlaneReplicas", config.mesh.control_plane_replicas),
@@ -1243,6 +1260,7 @@ def _prod_mesh(config: StackConfig) -> Iterator[tuple[Loc, str]]:
 
 
 def _prod_metrics_server(config: StackConfig) -> Iterator[tuple[Loc, str]]:
+    """prod: metrics-server enabled with replicas >= 2."""
     # The gateway's and istiod's autoscalers, and every team's, stop scaling while the metrics API is down.
     metrics = config.baseline.metrics_server
     if config.is_prod and not metrics.enabled:
@@ -1255,6 +1273,7 @@ def _prod_metrics_server(config: StackConfig) -> Iterator[tuple[Loc, str]]:
 
 
 def _autoscaler_matches_cluster(config: StackConfig) -> Iterator[tuple[Loc, str]]:
+    """The cluster-autoscaler chart ships the autoscaler of the cluster's Kubernetes minor."""
     # The autoscaler simulates the scheduler of its own minor; on another one its decisions drift subtly.
     autoscaler, version = config.baseline.cluster_autoscaler, config.cluster.version
     if not autoscaler.enabled:

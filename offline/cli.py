@@ -19,6 +19,7 @@ from rich.console import Console
 from components.config import ConfigError, StackFileError
 from offline import cost as costing
 from offline import deploy as deploying
+from offline import docs as documentation
 from offline import manifests as kubernetes
 from offline import policy as policies
 from offline import summary as summaries
@@ -195,12 +196,32 @@ def manifests(stack: StackOption = None, config_file: ConfigFileOption = None) -
     for problem in result.problems:
         err.print(f"[red]{problem}[/red]", highlight=False, markup=False)
     err.print(
-        f"{result.checked} objects checked against Kubernetes {result.version}: "
-        f"{len(result.problems) or 'no'} invalid; {len(result.unchecked)} custom resources without a schema",
+        f"{result.checked} objects checked against Kubernetes {result.version}, {result.custom} custom "
+        f"resources against their CRDs: {len(result.problems) or 'no'} problems",
         highlight=False,
     )
     if not result.passed:
         raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def docs(
+    check: Annotated[
+        bool, typer.Option("--check", help="Only check that docs/config.md is current; exit 1 if not.")
+    ] = False,
+) -> None:
+    """Write docs/config.md, the configuration reference, from the typed config contract."""
+    if check:
+        current = documentation.DOCS_FILE.is_file() and (
+            documentation.DOCS_FILE.read_text() == documentation.render()
+        )
+        if not current:
+            err.print("docs/config.md is stale: run `make docs`", highlight=False)
+            raise typer.Exit(EXIT_FAILED)
+        typer.echo("docs/config.md is current")
+        return
+    changed = documentation.write()
+    typer.echo(f"docs/config.md {'written' if changed else 'unchanged'}")
 
 
 @app.command(name="deploy-settings")

@@ -3,8 +3,10 @@
 Kubernetes resources record their whole manifest as inputs (apiVersion, kind, metadata, spec...), so
 the plan already holds what ``kubectl get -o yaml`` would show. Objects of Kubernetes' own APIs are
 validated against the OpenAPI schemas of the cluster's version (``kubernetes-validate``); custom
-resources (Istio's) have no schema there and are reported as not checked. Helm releases are
-rendered by Helm at deploy time, so only their chart, version and values are listed.
+resources against the schemas derived from their CRDs at the pinned versions (:mod:`offline.crds`), and
+one whose kind has none is a problem too. Both checks are strict: an undeclared field is an error, as
+the API server would drop it silently. Helm releases are rendered by Helm at deploy time, so only their
+chart, version and values are listed.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import kubernetes_validate
 import yaml
 
+from offline import crds
 from offline.runner import Plan, redacted
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -71,14 +74,15 @@ def _name(manifest: dict[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class Validation:
-    """The schema check of a plan's objects against one Kubernetes version."""
+    """The schema check of a plan's objects against one Kubernetes version and the CRDs' schemas."""
 
     version: str
     checked: int
+    """Objects of Kubernetes' own APIs checked against its schemas."""
+    custom: int
+    """Custom resources checked against their CRDs' derived schemas (or found to have none)."""
     problems: tuple[str, ...]
-    """One line per invalid object: which, and the schema's complaint."""
-    unchecked: tuple[str, ...]
-    """Objects of APIs the Kubernetes schemas do not cover (custom resources)."""
+    """One line per problem: the object, where, and the schema's complaint."""
 
     @property
     def passed(self) -> bool:
@@ -86,19 +90,30 @@ class Validation:
 
 
 def validate(manifests: Iterable[dict[str, Any]], version: str) -> Validation:
-    """Check each manifest strictly (unknown fields are errors) against Kubernetes ``version``'s schemas."""
-    checked, problems, unchecked = 0, [], []
+    """Check each manifest strictly (unknown fields are errors): Kubernetes' own kinds against ``version``'s
+    schemas, custom resources against their CRDs' (:mod:`offline.crds`)."""
+    checked, custom = 0, 0
+    problems: list[str] = []
     for manifest in manifests:
         try:
             kubernetes_validate.validate(manifest, version, strict=True)
         except kubernetes_validate.SchemaNotFoundError:
-            unchecked.append(_name(manifest))
+            custom += 1
+            found = crds.problems(manifest)
+            if found is None:
+                group = crds.group_version(str(manifest.get("apiVersion")))[0]
+                found = [
+                    f"no schema for {manifest.get('apiVersion')} {manifest.get('kind')}: derive "
+                    f"offline/crds/{crds.file_name(group, str(manifest.get('kind')))} from its CRD "
+                    "(python -m offline.crds derive)"
+                ]
+            problems.extend(f"{_name(manifest)}: {problem}" for problem in found)
             continue
         except kubernetes_validate.ValidationError as error:
             path = ".".join(str(part) for part in error.path)
             problems.append(f"{_name(manifest)}: {path + ': ' if path else ''}{error.message}")
         checked += 1
-    return Validation(version, checked, tuple(problems), tuple(unchecked))
+    return Validation(version, checked, custom, tuple(problems))
 
 
 def to_yaml(manifests: Iterable[dict[str, Any]], helm_releases: Iterable[dict[str, Any]]) -> str:

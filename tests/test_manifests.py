@@ -14,6 +14,20 @@ from offline.manifests import objects, releases, validate
 from tests.conftest import stack_plan
 from tests.plans import edited, stack_names
 
+BUILT_IN = (
+    "v1",
+    "apps/",
+    "policy/",
+    "networking.k8s.io/",
+    "rbac.authorization.k8s.io/",
+    "scheduling.k8s.io/",
+    "storage.k8s.io/",
+    "autoscaling/",
+    "batch/",
+    "admissionregistration.k8s.io/",
+    "apiregistration.k8s.io/",
+)
+
 
 def identity(manifest: dict[str, Any]) -> tuple[str, str, str]:
     metadata = manifest["metadata"]
@@ -27,15 +41,9 @@ def test_every_kubernetes_object_of_every_stack_matches_its_schema(stack: str) -
     assert result.problems == ()
     kinds = {m["kind"] for m in objects(plan)}
     assert {"Namespace", "NetworkPolicy", "LimitRange", "PodDisruptionBudget", "PriorityClass"} <= kinds
-    # Only custom resources (Istio's and the add-ons') go unchecked; every object of Kubernetes' own APIs
-    # was checked.
-    custom = (".istio.io/", ".gatekeeper.sh/", "argoproj.io/", "cert-manager.io/")
-    assert result.checked + len(result.unchecked) == len(objects(plan))
-    assert all(
-        any(group in m["apiVersion"] for group in custom)
-        for m in objects(plan)
-        if m["kind"] in {name.split(" ")[0] for name in result.unchecked}
-    )
+    # Every object was checked: Kubernetes' own kinds against its schemas, the rest against their CRDs'.
+    assert result.checked + result.custom == len(objects(plan))
+    assert result.custom == len([m for m in objects(plan) if not m["apiVersion"].startswith(BUILT_IN)])
 
 
 def test_a_misspelt_field_is_reported_with_the_object_and_where() -> None:
@@ -64,7 +72,8 @@ def test_the_command_prints_namespaces_first_then_every_object_and_lists_the_hel
         assert (
             f"#   {release['release']} in {release['namespace']}: chart {release['chart']}" in result.stdout
         )
-    assert "objects checked against Kubernetes 1.34: no invalid" in result.stderr
+    assert "objects checked against Kubernetes 1.34, " in result.stderr
+    assert "custom resources against their CRDs: no problems" in result.stderr
 
 
 def test_the_command_fails_on_an_invalid_object(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -84,3 +93,56 @@ def test_the_command_fails_on_an_invalid_object(monkeypatch: pytest.MonkeyPatch)
     result = CliRunner().invoke(app, ["manifests", "--stack", "dev"])
     assert result.exit_code == 1
     assert "LimitRange agents/platform-limits: spec.limits.0: " in result.stderr
+
+
+def _with(manifests: list[dict[str, Any]], kind: str, change: Any) -> list[dict[str, Any]]:
+    changed = copy.deepcopy(manifests)
+    change(next(m for m in changed if m["kind"] == kind))
+    return changed
+
+
+def test_a_custom_resource_s_misspelt_field_is_reported_as_the_api_server_would_prune_it() -> None:
+    manifests = objects(stack_plan("prod"))
+
+    def misspell(route: dict[str, Any]) -> None:
+        route["spec"]["http"][0]["timout"] = route["spec"]["http"][0].pop("timeout")
+
+    (problem,) = validate(_with(manifests, "VirtualService", misspell), "1.34").problems
+    assert problem.startswith("VirtualService ")
+    assert "spec.http.0: Additional properties are not allowed ('timout' was unexpected)" in problem
+    assert "derived from istio/istio 1.28.0" in problem
+
+
+def test_a_custom_resource_s_wrong_enum_type_and_missing_required_field_are_reported() -> None:
+    manifests = objects(stack_plan("prod"))
+
+    def weaken(policy: dict[str, Any]) -> None:
+        policy["spec"]["mtls"]["mode"] = "STRICTER"
+
+    (problem,) = validate(_with(manifests, "PeerAuthentication", weaken), "1.34").problems
+    assert "spec.mtls.mode: 'STRICTER' is not one of" in problem
+
+    def portless(gateway: dict[str, Any]) -> None:
+        del gateway["spec"]["servers"][0]["port"]
+
+    (problem,) = validate(_with(manifests, "Gateway", portless), "1.34").problems
+    assert "spec.servers.0: 'port' is a required property" in problem
+
+
+def test_a_custom_resource_of_a_version_its_crd_does_not_serve_or_of_an_unknown_kind_is_a_problem() -> None:
+    manifests = objects(stack_plan("prod"))
+
+    def v2(route: dict[str, Any]) -> None:
+        route["apiVersion"] = "networking.istio.io/v2"
+
+    (problem,) = validate(_with(manifests, "VirtualService", v2), "1.34").problems
+    assert (
+        "networking.istio.io/v2 is not served by the CRD of VirtualService (serves v1, v1alpha3, v1beta1)"
+        in problem
+    )
+    unknown = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {}}
+    (problem,) = validate([unknown], "1.34").problems
+    assert problem == (
+        "Widget w: no schema for example.com/v1 Widget: derive offline/crds/example.com_Widget.json from its "
+        "CRD (python -m offline.crds derive)"
+    )

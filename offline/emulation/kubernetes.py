@@ -14,12 +14,20 @@ that, each is checked as the cluster would check it:
   ``kubernetes.io/cluster/<name>`` (or a single untagged one): otherwise the controller fails, the
   Service never gets an address, and an atomic release waiting for it rolls back;
 
+<<<<<<< HEAD
 * a Gatekeeper Constraint is of a kind (``constraints.gatekeeper.sh``) that exists only once Gatekeeper
   has made its CRD from the ConstraintTemplate naming it. pulumi-kubernetes retries a create that gets
   "no matches for kind" for about 30 seconds (``await.Creation``: 5 retries, from 1 s doubling), then
   fails it: a Constraint that does not wait for its template races the template's whole way in (the
   Gatekeeper release before it) and loses. A preview passes it on as it is (``Create`` skips the dry run
   of a kind the API server does not know).
+=======
+* a custom resource is accepted only once its kind exists: the release whose chart installs its CRD
+  (or, for a Gatekeeper constraint, the ConstraintTemplate that generates it) must be among what it
+  waits for. pulumi-kubernetes retries a create that gets "no matches for kind" six times over about a
+  minute (await.Creation: ``retrier.Do(apierrors.IsNotFound, meta.IsNoMatchError)``, 1 s doubling,
+  ``WithMaxRetries(5)``), while an atomic install of the chart takes minutes: the race is lost.
+>>>>>>> main
 """
 
 from __future__ import annotations
@@ -63,6 +71,55 @@ WRITE_POLICIES = frozenset(
 )
 """Access policies that let a principal create what the program sends cluster-wide."""
 ACCESS_POLICY_ASSOCIATION = "aws:eks/accessPolicyAssociation:AccessPolicyAssociation"
+
+
+CRD_CHARTS: Mapping[str, str] = {
+    "networking.istio.io": "base",
+    "security.istio.io": "base",
+    "telemetry.istio.io": "base",
+    "monitoring.coreos.com": "kube-prometheus-stack",
+    "velero.io": "velero",
+    "templates.gatekeeper.sh": "gatekeeper",
+    "argoproj.io": "argo-rollouts",
+    "autoscaling.k8s.io": "vertical-pod-autoscaler",
+    "cert-manager.io": "cert-manager",
+    "acme.cert-manager.io": "cert-manager",
+}
+"""API group of a custom resource -> the chart whose release installs its CRDs."""
+CONSTRAINTS_GROUP = "constraints.gatekeeper.sh"
+CONSTRAINT_TEMPLATE = ("templates.gatekeeper.sh", "ConstraintTemplate")
+
+
+def _installs(registered: Any) -> set[tuple[str, str]]:
+    """The (group, kind) a registered resource makes exist: ``*`` for every kind of a chart's groups."""
+    state = registered.state
+    if registered.type == HELM_RELEASE:
+        return {(group, "*") for group, chart in CRD_CHARTS.items() if chart == state.get("chart")}
+    if (str(state.get("apiVersion", "")).rpartition("/")[0], state.get("kind")) == CONSTRAINT_TEMPLATE:
+        names = (((state.get("spec") or {}).get("crd") or {}).get("spec") or {}).get("names") or {}
+        return {(CONSTRAINTS_GROUP, str(names.get("kind")))}
+    return set()
+
+
+def missing_kind(e: AwsEmulator, a: Args) -> str | None:
+    """Why the API answers "no matches for kind": the custom resource waits for nothing that makes it."""
+    group, _, version = str(a.inputs.get("apiVersion", "")).rpartition("/")
+    kind = str(a.inputs.get("kind", ""))
+    if group not in CRD_CHARTS and group != CONSTRAINTS_GROUP:
+        return None
+    waited_for = e.depends_on(e.registering.urn) if e.registering else set()
+    made = set().union(*(_installs(e.registered[urn]) for urn in waited_for if urn in e.registered))
+    if (group, kind) in made or (group, "*") in made:
+        return None
+    maker = (
+        f"ConstraintTemplate whose CRD names it {kind}"
+        if group == CONSTRAINTS_GROUP
+        else f"release of chart {CRD_CHARTS[group]!r}, which installs the CRDs of {group}"
+    )
+    return (
+        f'no matches for kind "{kind}" in version "{group}/{version}": it waits for no {maker}; '
+        "pulumi-kubernetes retries for about a minute, an install takes longer. Make it depend on one"
+    )
 
 
 @handles("pulumi:providers:kubernetes")
@@ -202,6 +259,10 @@ def _kubernetes_object(e: AwsEmulator, a: Args) -> tuple[str, Outputs]:
     denied = access_refusal(e, a, cluster) if cluster is not None else None
     if denied:
         raise refusal(a, *denied)
+    if cluster is not None:
+        missing = missing_kind(e, a)
+        if missing:
+            raise refusal(a, "NoMatchError", missing)
     if cluster is not None and makes_load_balancer(a):
         problem = load_balancer_refusal(e, cluster)
         if problem:
