@@ -3,6 +3,7 @@ language) and Constraints, the order the cluster needs them in, and the config t
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from typing import Any
@@ -22,7 +23,7 @@ from components.addons.gatekeeper import (
     rego,
 )
 from offline.emulation import EmulationError
-from offline.emulation.kubernetes import CONSTRAINTS
+from offline.manifests import objects, validate
 from offline.runner import Plan, RecordedResource, run_under_mocks
 from tests.conftest import stack_plan, with_deploy
 from tests.emulated import DEPLOYER, bare_cluster, deploy_provider
@@ -32,52 +33,29 @@ from tests.test_config import problems
 TEMPLATE = "kubernetes:templates.gatekeeper.sh/v1:ConstraintTemplate"
 
 
-# --- the emulated cluster: a Constraint needs its template's CRD -------------------------------------
+# --- the emulated cluster: a preview of a kind the cluster does not have yet -----------------------------
 
 
-def _template_and_constraint(*, waits: bool) -> None:
+def _constraint_waiting_for_nothing() -> None:
     cluster, *_ = bare_cluster()
-    provider = deploy_provider(cluster)
-    on_cluster = pulumi.ResourceOptions(provider=provider)
-    manifest = constraint_template("K8sRequiredLabels")
-    template = k8s.apiextensions.CustomResource(
-        "template",
-        api_version=manifest["apiVersion"],
-        kind=manifest["kind"],
-        metadata=manifest["metadata"],
-        spec=manifest["spec"],
-        opts=on_cluster,
-    )
     k8s.apiextensions.CustomResource(
         "constraint",
         api_version="constraints.gatekeeper.sh/v1beta1",
         kind="K8sRequiredLabels",
         metadata={"name": "required-labels"},
         spec={"parameters": {"labels": ["app"]}},
-        opts=pulumi.ResourceOptions.merge(
-            on_cluster, pulumi.ResourceOptions(depends_on=[template] if waits else [])
-        ),
+        opts=pulumi.ResourceOptions(provider=deploy_provider(cluster)),
     )
 
 
-def test_the_emulated_cluster_refuses_a_constraint_that_does_not_wait_for_its_template():
-    # pulumi-kubernetes retries a create that gets NoMatch for about 30 s (await.go: 5 retries, 1 s
-    # doubling), then fails; Gatekeeper makes the kind's CRD only after the template is created.
-    with pytest.raises(EmulationError, match=r'no matches for kind "K8sRequiredLabels" in version'):
-        run_under_mocks(lambda: _template_and_constraint(waits=False), {}, "dev", account=DEPLOYER)
-    resources, _ = run_under_mocks(lambda: _template_and_constraint(waits=True), {}, "dev", account=DEPLOYER)
-    assert [r.name for r in resources if r.type.startswith("kubernetes:constraints.gatekeeper.sh")] == [
-        "constraint"
-    ]
-
-
-def test_a_preview_lets_a_constraint_of_a_kind_the_cluster_does_not_have_yet_through():
-    # provider.go Create: a preview of a kind the API server does not know returns the inputs as they are.
+def test_a_preview_passes_a_constraint_on_but_a_deploy_gets_no_matches_for_kind():
+    # provider.go Create: in a preview, a kind the API server does not know skips the server-side dry run
+    # and the inputs are the preview; the create itself gets NoMatch until the template made the CRD.
     previewing = dataclasses.replace(DEPLOYER, previewing=True)
-    resources, _ = run_under_mocks(
-        lambda: _template_and_constraint(waits=False), {}, "dev", account=previewing
-    )
+    resources, _ = run_under_mocks(_constraint_waiting_for_nothing, {}, "dev", account=previewing)
     assert any(r.name == "constraint" for r in resources)
+    with pytest.raises(EmulationError, match=r'no matches for kind "K8sRequiredLabels" in version'):
+        run_under_mocks(_constraint_waiting_for_nothing, {}, "dev", account=DEPLOYER)
 
 
 # --- the Rego, run ------------------------------------------------------------------------------------
@@ -270,7 +248,11 @@ def part(stack: str) -> Plan:
 
 
 def constraints(plan: Plan) -> dict[str, RecordedResource]:
-    return {r.inputs["kind"]: r for r in plan.resources if r.type.startswith(CONSTRAINTS)}
+    return {
+        r.inputs["kind"]: r
+        for r in plan.resources
+        if r.type.startswith("kubernetes:constraints.gatekeeper.sh/")
+    }
 
 
 @pytest.mark.parametrize("kind", list(CONSTRAINT_NAMES))
@@ -389,3 +371,15 @@ def test_dev_may_only_report():
         problems(with_deploy({"platform:addons": {"gatekeeper": {"enforcementAction": "dryrun"}}}), "dev")
         == {}
     )
+
+
+def test_a_constraint_s_schema_is_its_template_s_parameters_and_gatekeeper_s_match():
+    manifests = [m for m in objects(stack_plan("prod")) if m["apiVersion"].startswith("constraints.")]
+    assert len(manifests) == len(CONSTRAINT_NAMES)
+    assert validate(manifests, "1.34").problems == ()
+    (registries,) = [copy.deepcopy(m) for m in manifests if m["kind"] == "K8sAllowedRegistries"]
+    registries["spec"]["parameters"]["repos"] = registries["spec"]["parameters"].pop("registries")
+    registries["spec"]["match"]["namespace"] = registries["spec"]["match"].pop("namespaces")
+    problems_found = validate([registries], "1.34").problems
+    assert any("'repos' was unexpected" in p for p in problems_found)
+    assert any("'namespace' was unexpected" in p for p in problems_found)

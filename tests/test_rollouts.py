@@ -3,9 +3,12 @@ the routes and rules the mesh made as Argo Rollouts itself checks them."""
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from components.addons.rollouts import CanaryService, RolloutsArgs, canary_steps, rollouts_values
+from offline.manifests import objects, validate
 from offline.runner import Plan, RecordedResource
 from tests.conftest import stack_plan, with_deploy
 from tests.plans import run_with
@@ -241,3 +244,12 @@ def test_config_refuses_a_canary_that_could_not_run(service, addons, path, messa
 def test_prod_controllers_are_two():
     found = problems(with_deploy({"platform:addons": {"rollouts": {"replicas": 1}}}), "prod")
     assert "prod needs at least 2" in found["platform:addons.rollouts.replicas"]
+
+
+def test_a_misspelt_rollout_field_is_caught_by_the_crd_s_schema():
+    manifests = objects(stack_plan("prod"))
+    (rollout,) = [copy.deepcopy(m) for m in manifests if m["kind"] == "Rollout"]
+    rollout["spec"]["workloadRef"]["scaledown"] = rollout["spec"]["workloadRef"].pop("scaleDown")
+    (problem,) = validate([rollout], "1.34").problems
+    assert problem.startswith("Rollout agents/agent-runtime: spec.workloadRef: ")
+    assert "'scaledown' was unexpected" in problem

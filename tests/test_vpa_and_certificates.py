@@ -9,6 +9,7 @@ import pytest
 from components.addons.cert_manager import dns01_policy
 from components.addons.vpa import VpaArgs, vpa_values
 from offline.cost import estimate
+from offline.manifests import objects, validate
 from offline.runner import Plan
 from tests.conftest import stack_plan, with_deploy
 from tests.plans import run_with
@@ -196,3 +197,13 @@ def test_the_admission_and_delivery_add_ons_cost_nothing_on_the_aws_bill():
     for plan in (base, with_all, without):
         assert estimate(plan).unpriced == []
     assert estimate(with_all).total == pytest.approx(estimate(base).total)
+
+
+def test_the_issuer_and_certificate_match_cert_manager_s_crds():
+    plan = run_with("prod", "addons", certManager=CERT_MANAGER)
+    manifests = objects(plan)
+    assert validate(manifests, "1.34").problems == ()
+    (certificate,) = [m for m in manifests if m["kind"] == "Certificate"]
+    certificate["spec"]["privateKey"]["rotation"] = "Always"
+    (problem,) = validate([certificate], "1.34").problems
+    assert "'rotation' was unexpected" in problem and "cert-manager.io_Certificate.json" in problem

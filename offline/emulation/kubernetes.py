@@ -14,20 +14,13 @@ that, each is checked as the cluster would check it:
   ``kubernetes.io/cluster/<name>`` (or a single untagged one): otherwise the controller fails, the
   Service never gets an address, and an atomic release waiting for it rolls back;
 
-<<<<<<< HEAD
-* a Gatekeeper Constraint is of a kind (``constraints.gatekeeper.sh``) that exists only once Gatekeeper
-  has made its CRD from the ConstraintTemplate naming it. pulumi-kubernetes retries a create that gets
-  "no matches for kind" for about 30 seconds (``await.Creation``: 5 retries, from 1 s doubling), then
-  fails it: a Constraint that does not wait for its template races the template's whole way in (the
-  Gatekeeper release before it) and loses. A preview passes it on as it is (``Create`` skips the dry run
-  of a kind the API server does not know).
-=======
 * a custom resource is accepted only once its kind exists: the release whose chart installs its CRD
   (or, for a Gatekeeper constraint, the ConstraintTemplate that generates it) must be among what it
   waits for. pulumi-kubernetes retries a create that gets "no matches for kind" six times over about a
   minute (await.Creation: ``retrier.Do(apierrors.IsNotFound, meta.IsNoMatchError)``, 1 s doubling,
-  ``WithMaxRetries(5)``), while an atomic install of the chart takes minutes: the race is lost.
->>>>>>> main
+  ``WithMaxRetries(5)``), while an atomic install of the chart takes minutes: the race is lost. A
+  preview passes such a resource on as it is (provider.go ``Create``: a kind the API server does not
+  know yet skips the server-side dry run), so the race is lost at ``up``, not before.
 """
 
 from __future__ import annotations
@@ -51,9 +44,6 @@ from offline.emulation.core import (
 Args = pulumi.runtime.MockResourceArgs
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
-CONSTRAINTS = "kubernetes:constraints.gatekeeper.sh/"
-"""Type tokens of Gatekeeper constraints, one kind per ConstraintTemplate."""
-TEMPLATES = "kubernetes:templates.gatekeeper.sh/"
 SERVICE = "kubernetes:core/v1:Service"
 
 LOAD_BALANCER_CHARTS: Mapping[str, tuple[tuple[str, ...], str]] = {
@@ -105,7 +95,7 @@ def missing_kind(e: AwsEmulator, a: Args) -> str | None:
     """Why the API answers "no matches for kind": the custom resource waits for nothing that makes it."""
     group, _, version = str(a.inputs.get("apiVersion", "")).rpartition("/")
     kind = str(a.inputs.get("kind", ""))
-    if group not in CRD_CHARTS and group != CONSTRAINTS_GROUP:
+    if (group not in CRD_CHARTS and group != CONSTRAINTS_GROUP) or e.previewing:
         return None
     waited_for = e.depends_on(e.registering.urn) if e.registering else set()
     made = set().union(*(_installs(e.registered[urn]) for urn in waited_for if urn in e.registered))
@@ -233,26 +223,6 @@ def load_balancer_refusal(e: AwsEmulator, cluster: str) -> str | None:
     return None
 
 
-def constraint_refusal(e: AwsEmulator, a: Args) -> str | None:
-    """Why a Gatekeeper Constraint's create fails: no template of its kind among what it waits for."""
-    if not a.typ.startswith(CONSTRAINTS) or e.previewing or e.registering is None:
-        return None
-    api_version, _, kind = a.typ.removeprefix("kubernetes:").rpartition(":")
-    templates = {
-        ((registered.state.get("spec") or {}).get("crd") or {}).get("spec", {}).get("names", {}).get("kind")
-        for urn in e.depends_on(e.registering.urn)
-        if (registered := e.registered.get(urn)) and registered.type.startswith(TEMPLATES)
-    }
-    if kind in templates:
-        return None
-    return (
-        f'no matches for kind "{kind}" in version "{api_version}": the Kubernetes API server has no such '
-        "kind until Gatekeeper makes its CRD from the ConstraintTemplate naming it, and this Constraint "
-        "waits for no such template (pulumi-kubernetes gives up after about 30 seconds of retries); make "
-        "it depend on the template"
-    )
-
-
 @handles_package("kubernetes")
 def _kubernetes_object(e: AwsEmulator, a: Args) -> tuple[str, Outputs]:
     cluster = cluster_of(e, a)
@@ -267,7 +237,4 @@ def _kubernetes_object(e: AwsEmulator, a: Args) -> tuple[str, Outputs]:
         problem = load_balancer_refusal(e, cluster)
         if problem:
             raise refusal(a, "SyncLoadBalancerFailed", problem)
-    missing = constraint_refusal(e, a)
-    if missing:
-        raise refusal(a, "NoMatch", missing)
     return synthetic(e, a)
