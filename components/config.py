@@ -1292,7 +1292,7 @@ def _autoscaler_matches_cluster(config: StackConfig) -> Iterator[tuple[Loc, str]
 
 
 def _prod_replicas(config: StackConfig) -> Iterator[tuple[Loc, str]]:
-    """In prod every add-on controller can lose a pod."""
+    """prod: gatekeeper, rollouts, vpa and certManager, where enabled, with replicas >= 2."""
     if not config.is_prod:
         return
     addons = config.addons
@@ -1310,6 +1310,7 @@ def _prod_replicas(config: StackConfig) -> Iterator[tuple[Loc, str]]:
 
 
 def _prod_admission(config: StackConfig) -> Iterator[tuple[Loc, str]]:
+    """prod: gatekeeper enabled with enforcementAction deny."""
     gatekeeper = config.addons.gatekeeper
     if config.is_prod and not gatekeeper.enabled:
         yield ("addons", "gatekeeper", "enabled"), "prod enforces the admission policies; set it to true"
@@ -1321,7 +1322,8 @@ def _prod_admission(config: StackConfig) -> Iterator[tuple[Loc, str]]:
 
 
 def _rollouts_wired(config: StackConfig) -> Iterator[tuple[Loc, str]]:
-    """Canaries need the controller, and its analysis needs Prometheus."""
+    """rollouts need monitoring enabled (the analysis reads Prometheus); a mesh service's rollout needs
+    rollouts enabled and no canaryWeight."""
     addons = config.addons
     if addons.rollouts.enabled and not addons.monitoring.enabled:
         yield (
@@ -1344,6 +1346,7 @@ def _rollouts_wired(config: StackConfig) -> Iterator[tuple[Loc, str]]:
 
 
 def _vpa_parts(config: StackConfig) -> Iterator[tuple[Loc, str]]:
+    """vpa: the updater needs the admissionController."""
     vpa = config.addons.vpa
     if vpa.enabled and vpa.updater and not vpa.admission_controller:
         yield (
@@ -1354,6 +1357,7 @@ def _vpa_parts(config: StackConfig) -> Iterator[tuple[Loc, str]]:
 
 
 def _certificate_hosts(config: StackConfig) -> Iterator[tuple[Loc, str]]:
+    """certManager needs mesh.gatewayHosts (the certificate's names)."""
     if config.addons.cert_manager.enabled and not config.mesh.gateway_hosts:
         yield (
             ("addons", "certManager", "enabled"),
