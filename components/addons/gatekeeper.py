@@ -362,14 +362,17 @@ class Gatekeeper(pulumi.ComponentResource):
         }
         self.constraints = {}
         if args.namespaces:
-            registries = pulumi.Output.all(*args.registries)
+            registries: pulumi.Output[dict[str, Any]] = pulumi.Output.all(*args.registries).apply(
+                lambda found: {"registries": list(found)}
+            )
+            all_parameters: dict[str, pulumi.Input[dict[str, Any]]] = {
+                "K8sNonRootSecurityContext": {},
+                "K8sAllowedRegistries": registries,
+                "K8sRequiredLimits": {"resources": list(LIMITED_RESOURCES)},
+                "K8sRequiredLabels": {"labels": list(REQUIRED_LABELS)},
+            }
             for kind, template in self.templates.items():
-                parameters: pulumi.Input[dict[str, Any]] = {
-                    "K8sNonRootSecurityContext": {},
-                    "K8sAllowedRegistries": registries.apply(lambda found: {"registries": list(found)}),
-                    "K8sRequiredLimits": {"resources": list(LIMITED_RESOURCES)},
-                    "K8sRequiredLabels": {"labels": list(REQUIRED_LABELS)},
-                }[kind]
+                parameters = all_parameters[kind]
                 # The constraint's kind exists only once the template's CRD does (the template waits).
                 self.constraints[kind] = k8s.apiextensions.CustomResource(
                     f"{name}-constraint-{CONSTRAINT_NAMES[kind]}",
