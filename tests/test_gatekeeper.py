@@ -280,6 +280,8 @@ def test_the_chart_is_pinned_and_runs_highly_available_on_the_general_nodes_in_p
     assert values["audit"]["nodeSelector"] == {"role": "general-compute"}
     namespace = plan.one("kubernetes:core/v1:Namespace")
     assert namespace.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    # The chart's post-install Job leaves the namespace's Pod Security labels to the platform.
+    assert values["postInstall"]["labelNamespace"] == {"podSecurity": []}
 
 
 def test_prod_fails_closed_but_not_on_the_platform_s_own_namespaces_or_cluster_scoped_objects():

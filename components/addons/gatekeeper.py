@@ -304,7 +304,10 @@ def gatekeeper_values(args: GatekeeperArgs) -> dict[str, Any]:
         },
         "audit": {**nodes},
         # postInstall.* (namespace-label and webhook-probe Jobs), crds.* (the CRD-upgrade hook Job).
-        "postInstall": {**nodes},
+        # postInstall.labelNamespace.podSecurity: the Job would relabel the namespace's Pod Security
+        # (enforce-version v1.24) over the labels the platform sets on it, taking them from Pulumi's field
+        # manager; it keeps only its admission.gatekeeper.sh/ignore label.
+        "postInstall": {"labelNamespace": {"podSecurity": []}, **nodes},
         "crds": {**nodes},
     }
 
