@@ -80,6 +80,8 @@ class NodeGroupSpec:
     """Kubernetes labels on every node. Default none."""
     taints: Sequence[Taint] = ()
     """Kubernetes taints on every node. Default none."""
+    ami_type: str = "AL2023_x86_64_STANDARD"
+    """EKS-optimized AMI type, for the instances' architecture and drivers. Default AL2023_x86_64_STANDARD."""
 
 
 @dataclass(frozen=True)
@@ -327,6 +329,7 @@ class NodeGroup(pulumi.ComponentResource):
             node_role_arn=args.node_role_arn,
             subnet_ids=args.subnet_ids,
             instance_types=list(spec.instance_types),
+            ami_type=spec.ami_type,
             capacity_type=spec.capacity_type,
             scaling_config={
                 "min_size": spec.min_size,

@@ -469,6 +469,32 @@ class TaintConfig(_Model):
     """Required. Taint effect, in EKS' spelling."""
 
 
+AmiType = Literal[
+    "AL2023_x86_64_STANDARD",
+    "AL2023_x86_64_NVIDIA",
+    "AL2023_x86_64_NEURON",
+    "AL2023_ARM_64_STANDARD",
+    "AL2023_ARM_64_NVIDIA",
+]
+_ARM_FAMILY = re.compile(r"[a-z]+\d+g[a-z]*")
+"""Graviton families: a 'g' right after the generation (m7g, c7gn, r6gd, t4g, g5g)."""
+_NVIDIA_FAMILY = re.compile(r"(g\d+[a-z]*|gr\d+|p\d+[a-z]*)")
+"""NVIDIA GPU families (g4dn, g5, g5g, g6e, gr6, p4d, p5)."""
+_NEURON_FAMILY = re.compile(r"(inf|trn)\d+[a-z]*")
+"""AWS Inferentia and Trainium families."""
+
+
+def ami_type_for(instance_type: str) -> str:
+    """The AL2023 AMI type an instance type runs on: its architecture, and its accelerators' drivers."""
+    family = instance_type.split(".", 1)[0]
+    arch = "ARM_64" if _ARM_FAMILY.fullmatch(family) else "x86_64"
+    if _NVIDIA_FAMILY.fullmatch(family):
+        return f"AL2023_{arch}_NVIDIA"
+    if _NEURON_FAMILY.fullmatch(family):
+        return "AL2023_x86_64_NEURON"
+    return f"AL2023_{arch}_STANDARD"
+
+
 class NodeGroupConfig(_Model):
     """One EKS managed node group."""
 
@@ -490,6 +516,18 @@ class NodeGroupConfig(_Model):
     """Default {}. Kubernetes labels on every node."""
     taints: list[TaintConfig] = Field(default_factory=list)
     """Default []. Kubernetes taints on every node."""
+    ami_type: AmiType = "AL2023_x86_64_STANDARD"
+    """Default AL2023_x86_64_STANDARD. EKS-optimized AMI: the instances' architecture, GPU/Neuron drivers."""
+
+    @model_validator(mode="after")
+    def _ami_fits_instances(self) -> Self:
+        for instance_type in self.instance_types:
+            wanted = ami_type_for(instance_type)
+            if wanted != self.ami_type:
+                raise _field_error(
+                    "amiType", f"{instance_type} runs on {wanted}, got {self.ami_type}; set amiType: {wanted}"
+                )
+        return self
 
     @model_validator(mode="after")
     def _sizes_ordered(self) -> Self:

@@ -43,6 +43,7 @@ def node_group_spec(config: NodeGroupConfig) -> NodeGroupSpec:
         max_unavailable_percentage=config.max_unavailable_percentage,
         labels=dict(config.labels),
         taints=tuple(Taint(t.key, t.value, t.effect) for t in config.taints),
+        ami_type=config.ami_type,
     )
 
 

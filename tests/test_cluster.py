@@ -321,7 +321,13 @@ def test_prod_node_groups_match_their_snapshot(prod):
 @pytest.mark.slow
 def test_adding_a_node_group_changes_no_other():
     before = _snapshot(stack_plan("prod"))
-    gpu = {"instanceTypes": ["g5.xlarge"], "minSize": 0, "maxSize": 4, "desiredSize": 0}
+    gpu = {
+        "instanceTypes": ["g5.xlarge"],
+        "amiType": "AL2023_x86_64_NVIDIA",
+        "minSize": 0,
+        "maxSize": 4,
+        "desiredSize": 0,
+    }
     groups = json.loads(raw_stack_config("prod")["platform:cluster"])["nodeGroups"]
     after = _snapshot(with_node_groups({**groups, "gpu": gpu}))
     assert set(after) == {*before, "gpu"}
@@ -434,3 +440,33 @@ def test_the_gateway_s_load_balancer_fails_on_nodes_with_two_tagged_security_gro
         run_under_mocks(lambda: _gateway_on_nodes(2), {}, "dev", account=DEPLOYER)
     resources, _ = run_under_mocks(lambda: _gateway_on_nodes(1), {}, "dev", account=DEPLOYER)
     assert any(r.type == "kubernetes:helm.sh/v3:Release" for r in resources)
+
+
+def _node_group_of(instance_type: str, ami_type: str | None) -> None:
+    cluster, _, subnets, role = bare_cluster()
+    aws.eks.NodeGroup(
+        "group",
+        cluster_name=cluster.name,
+        node_role_arn=role.arn,
+        subnet_ids=[s.id for s in subnets],
+        instance_types=[instance_type],
+        ami_type=ami_type,
+        scaling_config={"min_size": 1, "max_size": 1, "desired_size": 1},
+    )
+
+
+def test_eks_refuses_instance_types_of_another_architecture_than_the_ami_type():
+    with pytest.raises(
+        EmulationError,
+        match=r"InvalidParameterException: \[t4g\.medium\] is not a valid instance type for requested "
+        "amiType AL2023_x86_64_STANDARD",
+    ):
+        run_under_mocks(lambda: _node_group_of("t4g.medium", None), {}, "dev")
+    resources, _ = run_under_mocks(lambda: _node_group_of("t4g.medium", "AL2023_ARM_64_STANDARD"), {}, "dev")
+    assert [r.inputs["amiType"] for r in resources if r.type == "aws:eks/nodeGroup:NodeGroup"] == [
+        "AL2023_ARM_64_STANDARD"
+    ]
+
+
+def test_every_node_group_names_its_ami_type(prod):
+    assert {g.inputs["amiType"] for g in node_groups(prod).values()} == {"AL2023_x86_64_STANDARD"}

@@ -1117,3 +1117,29 @@ def test_services_on_different_hosts_or_prefixes_share_the_gateway() -> None:
         **NAMESPACES,
     }
     assert problems(values) == {}
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "ami_type"),
+    [
+        ("m5.large", "AL2023_x86_64_STANDARD"),
+        ("t4g.medium", "AL2023_ARM_64_STANDARD"),
+        ("c7gn.xlarge", "AL2023_ARM_64_STANDARD"),
+        ("g5.xlarge", "AL2023_x86_64_NVIDIA"),
+        ("g5g.xlarge", "AL2023_ARM_64_NVIDIA"),
+        ("p4d.24xlarge", "AL2023_x86_64_NVIDIA"),
+        ("inf2.xlarge", "AL2023_x86_64_NEURON"),
+        ("t3a.large", "AL2023_x86_64_STANDARD"),
+    ],
+)
+def test_each_instance_family_runs_on_the_ami_type_of_its_architecture_and_accelerators(
+    instance_type, ami_type
+):
+    assert problems(node_group(instanceTypes=[instance_type], amiType=ami_type)) == {}
+    others = {"AL2023_x86_64_STANDARD", "AL2023_ARM_64_STANDARD", "AL2023_x86_64_NVIDIA"} - {ami_type}
+    for other in others:
+        assert problems(node_group(instanceTypes=[instance_type], amiType=other)) == {
+            "platform:cluster.nodeGroups.general.amiType": (
+                f"{instance_type} runs on {ami_type}, got {other}; set amiType: {ami_type}"
+            )
+        }

@@ -163,8 +163,27 @@ def _eks_cluster(e: AwsEmulator, a: Args) -> tuple[str, Outputs]:
     }
 
 
+def _ami_architecture_refusal(e: AwsEmulator, a: Args) -> None:
+    """EKS refuses instance types of another architecture than the AMI type's: "[t4g.medium] is not a
+    valid instance type for requested amiType AL2023_x86_64_STANDARD" (InvalidParameterException)."""
+    ami_type = a.inputs.get("amiType") or "AL2023_x86_64_STANDARD"
+    wanted = "arm64" if "_ARM_64" in ami_type else "x86_64"
+    types = a.inputs.get("instanceTypes") or []
+    if not types or ami_type == "CUSTOM":
+        return
+    described = e.client("ec2").describe_instance_types(InstanceTypes=types)["InstanceTypes"]
+    for instance in described:
+        if wanted not in instance["ProcessorInfo"]["SupportedArchitectures"]:
+            raise refusal(
+                a,
+                "InvalidParameterException",
+                f"[{instance['InstanceType']}] is not a valid instance type for requested amiType {ami_type}",
+            )
+
+
 @handles("aws:eks/nodeGroup:NodeGroup")
 def _eks_node_group(e: AwsEmulator, a: Args) -> tuple[str, Outputs]:
+    _ami_architecture_refusal(e, a)
     name = a.inputs.get("nodeGroupName") or physical_name(a.inputs.get("nodeGroupNamePrefix") or a.name, 63)
     request: dict[str, Any] = {
         "clusterName": a.inputs["clusterName"],
@@ -174,6 +193,7 @@ def _eks_node_group(e: AwsEmulator, a: Args) -> tuple[str, Outputs]:
         "scalingConfig": a.inputs["scalingConfig"],
         "instanceTypes": a.inputs.get("instanceTypes", []),
         "capacityType": a.inputs.get("capacityType", "ON_DEMAND"),
+        "amiType": a.inputs.get("amiType") or "AL2023_x86_64_STANDARD",
         "labels": a.inputs.get("labels") or {},
         "taints": a.inputs.get("taints") or [],
         "tags": a.inputs.get("tags") or {},
