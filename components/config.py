@@ -373,6 +373,21 @@ AwsServiceName = Annotated[
         r"[a-z][a-z0-9-]*(\.[a-z0-9-]+)*", "an AWS service endpoint name like 'secretsmanager' or 'ecr.api'"
     ),
 ]
+RegistryPrefix = Annotated[
+    str,
+    Field(max_length=255),
+    _pattern(
+        r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d+)?/([a-z0-9._/-]*/)?",
+        "an image prefix ending in '/' like 'public.ecr.aws/my-team/' (so 'quay.io/' never admits "
+        "'quay.io.example.com/')",
+    ),
+]
+HostedZoneId = Annotated[str, _pattern(r"Z[A-Z0-9]{1,31}", "a Route 53 hosted zone ID like 'Z0123456789ABC'")]
+EmailAddress = Annotated[
+    str, _pattern(r"[^@\s]+@[^@\s]+\.[^@\s]+", "an email address like 'ops@example.com'")
+]
+HttpsUrl = Annotated[str, _pattern(r"https://\S+", "an https:// URL")]
+HttpUrl = Annotated[str, _pattern(r"https?://\S+", "an http:// or https:// URL")]
 SecurityGroupId = Annotated[
     str, _pattern(r"sg-([0-9a-f]{8}|[0-9a-f]{17})", "a security group ID like 'sg-0123456789abcdef0'")
 ]
@@ -731,6 +746,31 @@ class CacheConfig(_Model):
         return self
 
 
+class RolloutConfig(_Model):
+    """A mesh service's canary through Argo Rollouts: the Rollout shifts its route's weights step by step."""
+
+    steps: list[Annotated[int, Field(ge=1, le=100)]] = Field(default_factory=lambda: [10, 20, 50, 100])
+    """Default [10, 20, 50, 100]. Canary weights in turn (percent, rising, ending at 100)."""
+    pause_seconds: Annotated[int, Field(ge=0, le=86400)] = 300
+    """Default 300. How long each weight short of 100 holds while the analysis runs (seconds, 0-86400)."""
+    replicas: Annotated[int, Field(ge=1, le=1000)] = 2
+    """Default 2. Pods the Rollout runs (count); an autoscaler may scale the Rollout instead."""
+    deployment: Dns1123Subdomain | None = None
+    """Default: the service's name. The team's Deployment whose pod template the Rollout runs."""
+
+    @model_validator(mode="after")
+    def _steps_rise_to_100(self) -> Self:
+        if not self.steps:
+            raise _field_error("steps", "list at least one weight, the last 100")
+        if any(b <= a for a, b in pairwise(self.steps)):
+            raise _field_error("steps", f"weights must rise step by step, got {self.steps}")
+        if self.steps[-1] != 100:
+            raise _field_error(
+                "steps", f"the last weight must be 100 (the canary takes all), got {self.steps}"
+            )
+        return self
+
+
 class MeshServiceConfig(_Model):
     """One service routed through the Istio ingress gateway."""
 
@@ -752,6 +792,8 @@ class MeshServiceConfig(_Model):
     """Default [] (the gateway and its own namespace only). Further namespaces whose workloads may call it."""
     max_unavailable: Annotated[int, Field(ge=1)] = 1
     """Default 1. Pods of the service a voluntary disruption (node drain) may take down at once (count)."""
+    rollout: RolloutConfig | None = None
+    """Default none (canaryWeight is fixed). An Argo Rollout that moves the canary's weight step by step."""
 
 
 class MeshConfig(_Model):
@@ -983,7 +1025,7 @@ class MonitoringConfig(_AddonConfig):
     error_rate_percent: Annotated[float, Field(gt=0, le=100)] = 5.0
     """Default 5. A mesh service answering more of its requests with 5xx over 5 minutes alerts (percent)."""
     alert_topic_arn: SnsTopicArn | None = None
-    """Default none (alerts stay in Alertmanager's UI). SNS topic Alertmanager publishes every alert to."""
+    """Default: the alarms add-on's topic, else none (kept in Alertmanager). SNS topic of every alert."""
     alert_topic_key_arn: KmsKeyArn | None = None
     """Default none (the topic is unencrypted or uses aws/sns). The topic's customer-managed KMS key."""
 
@@ -1158,13 +1200,42 @@ class VeleroConfig(_AddonConfig):
 class GatekeeperConfig(_AddonConfig):
     """``platform:addons.gatekeeper``: OPA Gatekeeper and the platform's admission policies."""
 
+    replicas: Annotated[int, Field(ge=1, le=10)] = 3
+    """Default 3 (the chart's). Webhook pods (count, 1-10); prod needs at least 2 (with a budget)."""
+    enforcement_action: Literal["deny", "dryrun", "warn"] = "deny"
+    """Default deny. What a violation does: deny refuses it, warn warns, dryrun only reports it."""
+    failure_policy: Literal["Fail", "Ignore"] = "Fail"
+    """Default Fail. While the webhook cannot answer, app namespaces admit nothing (Ignore: anything)."""
+    allowed_registries: list[RegistryPrefix] = Field(default_factory=list)
+    """Default [] (the account's own ECR and Istio's sidecar only). More image prefixes, ending in '/'."""
+
 
 class RolloutsConfig(_AddonConfig):
     """``platform:addons.rollouts``: Argo Rollouts, for canaries of mesh services with analysis."""
 
+    replicas: Annotated[int, Field(ge=1, le=5)] = 2
+    """Default 2 (the chart's). Controller pods (count, 1-5; one leads); prod needs at least 2."""
+    success_rate_threshold: Annotated[float, Field(gt=0, le=1)] = 0.99
+    """Default 0.99. Least share of a canary service's requests answered without a 5xx (0-1)."""
+    analysis_interval_seconds: Annotated[int, Field(ge=10, le=3600)] = 60
+    """Default 60. Seconds between two measurements of the success rate (10-3600)."""
+    failure_limit: Annotated[int, Field(ge=0, le=100)] = 2
+    """Default 2. Measurements below the threshold tolerated; one more aborts the canary (count)."""
+    inconclusive_limit: Annotated[int, Field(ge=0, le=100)] = 3
+    """Default 3. Measurements without traffic tolerated; one more pauses the canary for a person (count)."""
+    prometheus_address: HttpUrl = "http://prometheus-operated.monitoring.svc.cluster.local:9090"
+    """Default: the Prometheus operator's own Service in namespace monitoring. Where the analysis queries."""
+
 
 class VpaConfig(_AddonConfig):
     """``platform:addons.vpa``: the vertical pod autoscaler."""
+
+    replicas: Annotated[int, Field(ge=1, le=5)] = 2
+    """Default 2 (the chart's). Pods of each component (count, 1-5); prod needs at least 2."""
+    updater: bool = True
+    """Default true. Whether the updater evicts pods whose requests drift from the recommendation."""
+    admission_controller: bool = True
+    """Default true. Whether new pods get the recommended requests (the updater needs it)."""
 
 
 class CertManagerConfig(_AddonConfig):
@@ -1172,6 +1243,22 @@ class CertManagerConfig(_AddonConfig):
 
     enabled: bool = False
     """Default false (the gateway's certificate is a secret made by hand). Whether cert-manager issues it."""
+    replicas: Annotated[int, Field(ge=1, le=5)] = 2
+    """Default 2. Pods of the controller, webhook and CA injector each (count, 1-5); prod needs at least 2."""
+    hosted_zone_id: HostedZoneId | None = None
+    """Required while enabled. The Route 53 hosted zone of the gateway's hosts, where DNS-01 answers go."""
+    acme_email: EmailAddress | None = None
+    """Required while enabled. Who the ACME server writes to about expiring certificates."""
+    acme_server: HttpsUrl = "https://acme-v02.api.letsencrypt.org/directory"
+    """Default Let's Encrypt's production directory. The ACME server that issues the certificate."""
+
+    @model_validator(mode="after")
+    def _zone_when_enabled(self) -> Self:
+        if self.enabled and self.hosted_zone_id is None:
+            raise _field_error("hostedZoneId", "is required while cert-manager is enabled")
+        if self.enabled and self.acme_email is None:
+            raise _field_error("acmeEmail", "is required while cert-manager is enabled")
+        return self
 
 
 class AddonsConfig(_Model):
@@ -1482,19 +1569,26 @@ def _istio_release(config: StackConfig) -> tuple[int, int]:
 
 MONITORING_NAMESPACE = "monitoring"
 TRACING_NAMESPACE = "tracing"
-"""The namespaces the monitoring and tracing add-ons make (and own)."""
+ADDON_NAMESPACES = {
+    "monitoring": MONITORING_NAMESPACE,
+    "tracing": TRACING_NAMESPACE,
+    "velero": "velero",
+    "gatekeeper": "gatekeeper-system",
+    "rollouts": "argo-rollouts",
+    "vpa": "vpa",
+    "cert_manager": "cert-manager",
+}
+"""The namespace each add-on with pods makes and owns, by its field of :class:`AddonsConfig`."""
 
 
 def _addon_namespaces_free(config: StackConfig) -> Iterator[tuple[Loc, str]]:
     """An application namespace does not take the name of an enabled add-on's namespace."""
-    for addon, namespace, enabled in (
-        ("monitoring", MONITORING_NAMESPACE, config.addons.monitoring.enabled),
-        ("tracing", TRACING_NAMESPACE, config.addons.tracing.enabled),
-    ):
-        if enabled and namespace in config.namespaces:
+    for field_name, namespace in ADDON_NAMESPACES.items():
+        if getattr(config.addons, field_name).enabled and namespace in config.namespaces:
+            key = AddonsConfig.model_fields[field_name].alias or field_name
             yield (
                 ("namespaces", namespace),
-                f"is the {addon} add-on's own namespace (restricted, no quota, outside the mesh); "
+                f"is the {key} add-on's own namespace (its policies and quota are the add-on's); "
                 "choose another name",
             )
 
@@ -1614,6 +1708,80 @@ def _addons_velero(config: StackConfig) -> Iterator[tuple[Loc, str]]:
         )
 
 
+def _prod_replicas(config: StackConfig) -> Iterator[tuple[Loc, str]]:
+    """prod: gatekeeper, rollouts, vpa and certManager, where enabled, with replicas >= 2."""
+    if not config.is_prod:
+        return
+    addons = config.addons
+    for key, addon in (
+        ("gatekeeper", addons.gatekeeper),
+        ("rollouts", addons.rollouts),
+        ("vpa", addons.vpa),
+        ("certManager", addons.cert_manager),
+    ):
+        if addon.enabled and addon.replicas < 2:
+            yield (
+                ("addons", key, "replicas"),
+                f"prod needs at least 2 so one can be lost, got {addon.replicas}",
+            )
+
+
+def _prod_admission(config: StackConfig) -> Iterator[tuple[Loc, str]]:
+    """prod: gatekeeper enabled with enforcementAction deny."""
+    gatekeeper = config.addons.gatekeeper
+    if config.is_prod and not gatekeeper.enabled:
+        yield ("addons", "gatekeeper", "enabled"), "prod enforces the admission policies; set it to true"
+    elif config.is_prod and gatekeeper.enforcement_action != "deny":
+        yield (
+            ("addons", "gatekeeper", "enforcementAction"),
+            f"prod must deny what breaks the admission policies, got {gatekeeper.enforcement_action!r}",
+        )
+
+
+def _rollouts_wired(config: StackConfig) -> Iterator[tuple[Loc, str]]:
+    """rollouts need monitoring enabled (the analysis reads Prometheus); a mesh service's rollout needs
+    rollouts enabled and no canaryWeight."""
+    addons = config.addons
+    if addons.rollouts.enabled and not addons.monitoring.enabled:
+        yield (
+            ("addons", "rollouts", "enabled"),
+            "the canaries' analysis queries Prometheus; enable addons.monitoring too",
+        )
+    for name, service in config.mesh.services.items():
+        if service.rollout is None:
+            continue
+        if not addons.rollouts.enabled:
+            yield (
+                ("mesh", "services", name, "rollout"),
+                "needs Argo Rollouts; enable addons.rollouts (or drop the rollout)",
+            )
+        if service.canary_weight:
+            yield (
+                ("mesh", "services", name, "canaryWeight"),
+                f"the rollout sets the canary's weight; drop canaryWeight (got {service.canary_weight})",
+            )
+
+
+def _vpa_parts(config: StackConfig) -> Iterator[tuple[Loc, str]]:
+    """vpa: the updater needs the admissionController."""
+    vpa = config.addons.vpa
+    if vpa.enabled and vpa.updater and not vpa.admission_controller:
+        yield (
+            ("addons", "vpa", "admissionController"),
+            "the updater evicts pods so that the admission controller gives them new requests; set it true "
+            "or turn the updater off",
+        )
+
+
+def _certificate_hosts(config: StackConfig) -> Iterator[tuple[Loc, str]]:
+    """certManager needs mesh.gatewayHosts (the certificate's names)."""
+    if config.addons.cert_manager.enabled and not config.mesh.gateway_hosts:
+        yield (
+            ("addons", "certManager", "enabled"),
+            "issues the gateway's certificate for mesh.gatewayHosts; list them first",
+        )
+
+
 _RULES: tuple[tuple[tuple[str, ...], _Rule], ...] = (
     (("cluster",), _prod_cluster),
     (("deploy",), _deploy_given),
@@ -1631,6 +1799,11 @@ _RULES: tuple[tuple[tuple[str, ...], _Rule], ...] = (
     (("addons", "namespaces"), _addon_namespaces_free),
     (("addons", "database"), _addons_alarms),
     (("addons", "namespaces", "cluster", "region"), _addons_velero),
+    (("addons",), _prod_replicas),
+    (("addons",), _prod_admission),
+    (("addons", "mesh"), _rollouts_wired),
+    (("addons",), _vpa_parts),
+    (("addons", "mesh"), _certificate_hosts),
 )
 """Rules over whole sections, each with the sections it reads: it runs only if they all validated."""
 
@@ -1813,6 +1986,32 @@ class StackFileError(ValueError):
     """A stack file that cannot be read as one; ``str()`` is one line naming the file and the problem."""
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader refusing a key given twice in one mapping, as the Pulumi CLI's YAML decoder
+    (yaml.v3: "mapping key ... already defined at line ...") does; PyYAML alone keeps the last one."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, str) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"mapping key {key!r} already defined at line {seen[key]}",
+                    key_node.start_mark,
+                )
+            if isinstance(key, str):
+                seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _UniqueKeyLoader.construct_mapping,
+)
+
+
 def read_stack_file_config(path: Path) -> dict[str, Any]:
     """The ``config:`` mapping of a ``Pulumi.<stack>.yaml``-shaped file, as YAML decodes it.
 
@@ -1822,7 +2021,7 @@ def read_stack_file_config(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise StackFileError(f"{path}: no such stack file")
     try:
-        document = yaml.safe_load(path.read_text())
+        document = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)
     except OSError as error:
         raise StackFileError(f"{path}: cannot read it: {error.strerror or error}") from None
     except yaml.YAMLError as error:

@@ -39,7 +39,11 @@ RETRY_ON = "5xx,reset,connect-failure,refused-stream"
 """What a retry is for: server errors and connections that failed before a response."""
 MANAGED = {"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of": "platform"}
 STABLE, CANARY = "stable", "canary"
-"""Subsets of every routed service, chosen by the pods' ``version`` label."""
+"""Subsets of every routed service, chosen by the pods' ``version`` label (or, under a Rollout, by the
+``rollouts-pod-template-hash`` label Argo Rollouts writes into them)."""
+SHARED_WITH_ROLLOUTS = {"pulumi.com/patchForce": "true"}
+"""On the routes and rules a Rollout rewrites (weights, subset labels): an update of ours takes the fields
+back instead of failing on a server-side apply conflict, and the Rollout sets them again at its next sync."""
 
 POD_IDENTITY_AGENT = "169.254.170.23/32"
 """Where EKS Pod Identity hands pods their AWS credentials; sidecars must let that through untouched."""
@@ -90,6 +94,8 @@ class MeshServiceSpec:
     """Namespaces besides its own (and the gateway) whose workloads may call it. Default none."""
     max_unavailable: int = 1
     """Pods a voluntary disruption may take at once (count). Default 1, which never blocks a drain."""
+    rollout: bool = False
+    """Whether an Argo Rollout moves the canary's weight (and labels the subsets' pods). Default false."""
 
     @classmethod
     def from_config(cls, config: MeshServiceConfig, hosts: Sequence[str]) -> MeshServiceSpec:
@@ -103,6 +109,7 @@ class MeshServiceSpec:
             retries=config.retries,
             allowed_namespaces=tuple(config.allowed_namespaces),
             max_unavailable=config.max_unavailable,
+            rollout=config.rollout is not None,
         )
 
 
@@ -324,7 +331,8 @@ def http_route(name: str, spec: MeshServiceSpec) -> dict[str, Any]:
     """Requests for the service's prefix, split between stable and canary, with a timeout and retries."""
     destination = {"host": service_host(name, spec), "port": {"number": spec.port}}
     route = [{"destination": {**destination, "subset": STABLE}, "weight": 100 - spec.canary_weight}]
-    if spec.canary_weight:
+    # A Rollout needs both destinations in the route, whose weights it then moves.
+    if spec.canary_weight or spec.rollout:
         route.append({"destination": {**destination, "subset": CANARY}, "weight": spec.canary_weight})
     retries: dict[str, Any] = {"attempts": spec.retries}
     if spec.retries:
@@ -364,6 +372,11 @@ def host_label(host: str) -> str:
     return host.replace("*", "wildcard")
 
 
+def virtual_service_name(host: str) -> str:
+    """The name of a host's VirtualService: without dots, as Argo Rollouts reads 'name.namespace'."""
+    return f"routes-{host_label(host).replace('.', '-')}"
+
+
 def destination_rule_spec(name: str, spec: MeshServiceSpec) -> dict[str, Any]:
     """Mutual TLS, bounded connections and outlier detection: a failing pod is ejected, not retried into."""
     return {
@@ -387,7 +400,11 @@ def destination_rule_spec(name: str, spec: MeshServiceSpec) -> dict[str, Any]:
                 "minHealthPercent": 50,
             },
         },
-        "subsets": [{"name": subset, "labels": {"version": subset}} for subset in (STABLE, CANARY)],
+        # Under a Rollout both subsets' pods carry the same labels but the pod-template hash it adds here.
+        "subsets": [
+            {"name": subset} if spec.rollout else {"name": subset, "labels": {"version": subset}}
+            for subset in (STABLE, CANARY)
+        ],
     }
 
 
@@ -416,8 +433,15 @@ def authorization_policy_spec(name: str, spec: MeshServiceSpec) -> dict[str, Any
 # --- components ------------------------------------------------------------------------------------
 
 
-def _metadata(name: str, namespace: pulumi.Input[str]) -> k8s.meta.v1.ObjectMetaArgs:
-    return k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=dict(MANAGED))
+def _metadata(
+    name: str, namespace: pulumi.Input[str], annotations: Mapping[str, str] | None = None
+) -> k8s.meta.v1.ObjectMetaArgs:
+    return k8s.meta.v1.ObjectMetaArgs(
+        name=name,
+        namespace=namespace,
+        labels=dict(MANAGED),
+        annotations=dict(annotations) if annotations else None,
+    )
 
 
 class MeshService(pulumi.ComponentResource):
@@ -440,15 +464,15 @@ class MeshService(pulumi.ComponentResource):
         super().__init__("platform:index:MeshService", name, None, opts)
         # A component's depends_on does not reach its children's requests; Istio's resources need it to.
         child = pulumi.ResourceOptions(parent=self, depends_on=opts.depends_on if opts else None)
-        for kind, api, body in (
-            ("DestinationRule", "networking.istio.io/v1", destination_rule_spec(service, spec)),
-            ("AuthorizationPolicy", "security.istio.io/v1", authorization_policy_spec(service, spec)),
+        for kind, api, body, shared in (
+            ("DestinationRule", "networking.istio.io/v1", destination_rule_spec(service, spec), spec.rollout),
+            ("AuthorizationPolicy", "security.istio.io/v1", authorization_policy_spec(service, spec), False),
         ):
             k8s.apiextensions.CustomResource(
                 f"{name}-{kind.lower()}",
                 api_version=api,
                 kind=kind,
-                metadata=_metadata(service, namespace),
+                metadata=_metadata(service, namespace, SHARED_WITH_ROLLOUTS if shared else None),
                 spec=body,
                 opts=child,
             )
@@ -533,12 +557,19 @@ class Mesh(pulumi.ComponentResource):
         self.ready = [base, istiod]
         after_istio = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=list(self.ready)))
 
-        def mesh_wide(role: str, api: str, kind: str, resource_name: str, spec: dict[str, Any]) -> None:
+        def mesh_wide(
+            role: str,
+            api: str,
+            kind: str,
+            resource_name: str,
+            spec: dict[str, Any],
+            annotations: Mapping[str, str] | None = None,
+        ) -> None:
             k8s.apiextensions.CustomResource(
                 f"{name}-{role}",
                 api_version=api,
                 kind=kind,
-                metadata=_metadata(resource_name, namespace.metadata.name),
+                metadata=_metadata(resource_name, namespace.metadata.name, annotations),
                 spec=spec,
                 opts=after_istio,
             )
@@ -565,8 +596,9 @@ class Mesh(pulumi.ComponentResource):
                 f"routes-{host_label(host)}",
                 "networking.istio.io/v1",
                 "VirtualService",
-                f"routes-{host_label(host)}",
+                virtual_service_name(host),
                 virtual_service_spec(host, routed),
+                SHARED_WITH_ROLLOUTS if any(spec.rollout for _, spec in routed) else None,
             )
         if args.egress_hosts:
             mesh_wide(

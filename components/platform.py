@@ -250,6 +250,8 @@ class Platform(pulumi.ComponentResource):
                     cluster=self.cluster,
                 ),
                 backed_up_namespaces=velero_namespaces(config),
+                mesh=config.mesh,
+                mesh_resources=(self.mesh,),
             ),
             opts=child,
         )

@@ -199,16 +199,18 @@ def test_prod_agent_runtime_route_has_the_seed_canary_timeout_and_retries() -> N
     plan = stack_plan("prod")
     (route,) = by_name(plan, VIRTUAL_SERVICE).values()
     spec = route.inputs["spec"]
-    assert route.inputs["metadata"] == {**route.inputs["metadata"], "name": "routes-api.example.com"}
+    assert route.inputs["metadata"] == {**route.inputs["metadata"], "name": "routes-api-example-com"}
     assert route.inputs["metadata"]["namespace"] == "istio-system"
     assert spec["hosts"] == ["api.example.com"]
     assert spec["gateways"] == ["istio-system/platform-gateway"]
     (http,) = spec["http"]
     assert http["name"] == "agent-runtime"
+    # The seed's 10 % canary is the first step of the service's Rollout, which moves these weights.
     assert [(r["destination"]["subset"], r["weight"]) for r in http["route"]] == [
-        ("stable", 90),
-        ("canary", 10),
+        ("stable", 100),
+        ("canary", 0),
     ]
+    assert plan.config.mesh.services["agent-runtime"].rollout.steps[0] == 10
     assert {r["destination"]["host"] for r in http["route"]} == {"agent-runtime.agents.svc.cluster.local"}
     assert {r["destination"]["port"]["number"] for r in http["route"]} == {8080}
     assert http["timeout"] == "30s"
@@ -229,7 +231,7 @@ def test_dev_without_a_canary_sends_everything_to_stable() -> None:
 def test_destination_rule_ejects_failing_pods_and_defines_the_routed_subsets() -> None:
     plan = stack_plan("prod")
     rule = by_name(plan, DESTINATION_RULE)["agent-runtime"].inputs["spec"]
-    route = by_name(plan, VIRTUAL_SERVICE)["routes-api.example.com"].inputs["spec"]
+    route = by_name(plan, VIRTUAL_SERVICE)["routes-api-example-com"].inputs["spec"]
     assert rule["host"] == route["http"][0]["route"][0]["destination"]["host"]
     outlier = rule["trafficPolicy"]["outlierDetection"]
     assert outlier["consecutive5xxErrors"] == 5 and outlier["maxEjectionPercent"] == 50

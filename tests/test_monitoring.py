@@ -19,7 +19,7 @@ from components.addons.monitoring import (
     platform_rules,
     retention_size,
 )
-from components.config import ConfigError, parse_stack_config
+from components.config import ADDON_NAMESPACES, ConfigError, parse_stack_config
 from offline import crds
 from offline.cost import estimate
 from offline.manifests import objects
@@ -420,9 +420,13 @@ def test_autoscaler_alerts_read_the_metrics_cluster_autoscaler_1_34_exports() ->
 # --- Alertmanager -------------------------------------------------------------------------------------------
 
 
-def test_alerts_go_to_the_configured_topic_signed_by_a_pod_identity_role(prod: Plan) -> None:
+def test_alerts_go_to_the_alarms_topic_signed_by_a_pod_identity_role(prod: Plan) -> None:
+    """prod names no topic of its own: Alertmanager pages the alarms add-on's subscribers."""
     part = monitoring(prod)
-    topic = prod.config.addons.monitoring.alert_topic_arn
+    assert prod.config.addons.monitoring.alert_topic_arn is None
+    alarms_topic = prod.one("aws:sns/topic:Topic")
+    topic = alarms_topic.state["arn"]
+    assert topic.endswith(":platform-prod-alarms")
     config = values(prod)["alertmanager"]["config"]
     (platform,) = [r for r in config["receivers"] if r["name"] == config["route"]["receiver"]]
     assert platform["sns_configs"] == [
@@ -433,8 +437,18 @@ def test_alerts_go_to_the_configured_topic_signed_by_a_pod_identity_role(prod: P
     trust = json.loads(role.inputs["assumeRolePolicy"])
     assert trust["Statement"][0]["Principal"] == {"Service": "pods.eks.amazonaws.com"}
     policy = json.loads(part.one(ROLE_POLICY).inputs["policy"])
+    (key,) = [
+        k for k in prod.of_type("aws:kms/key:Key") if k.state["arn"] == alarms_topic.inputs["kmsMasterKeyId"]
+    ]
     assert policy["Statement"] == [
-        {"Sid": "PublishAlerts", "Effect": "Allow", "Action": "sns:Publish", "Resource": topic}
+        {"Sid": "PublishAlerts", "Effect": "Allow", "Action": "sns:Publish", "Resource": topic},
+        {
+            "Sid": "EncryptThemForTheTopic",
+            "Effect": "Allow",
+            "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
+            "Resource": key.state["arn"],
+            "Condition": {"StringEquals": {"kms:ViaService": "sns.us-east-1.amazonaws.com"}},
+        },
     ]
     assert association.inputs["roleArn"] == role.state["arn"]
     assert association.inputs["namespace"] == release(prod).inputs["namespace"]
@@ -462,7 +476,7 @@ def test_without_a_topic_alerts_stay_in_alertmanager_and_no_role_is_made() -> No
     config = alertmanager_config(None)
     assert config["route"]["receiver"] == "null"
     assert config["receivers"] == [{"name": "null"}]
-    plan = run_with("staging", "addons", monitoring={"alertTopicArn": None})
+    plan = run_with("staging", "addons", alarms={"enabled": False})
     assert not monitoring(plan).of_type(ROLE) and not monitoring(plan).of_type(ASSOCIATION)
     assert values(plan)["alertmanager"]["config"] == config
 
@@ -517,8 +531,13 @@ def test_a_bad_monitoring_key_is_reported_at_its_path(
     stack: str, keys: dict[str, Any], path: str, message: str
 ) -> None:
     with pytest.raises(ConfigError) as info:
-        # Velero backs up a namespace of its own, so that turning monitoring off leaves it one.
-        addons = {"monitoring": keys, "velero": {"extraNamespaces": ["agents"]}}
+        # Velero backs up a namespace of its own, so that turning monitoring off leaves it one; and no canary
+        # analysis asks Prometheus.
+        addons = {
+            "monitoring": keys,
+            "velero": {"extraNamespaces": ["agents"]},
+            "rollouts": {"enabled": False},
+        }
         parse_stack_config(with_deploy({"platform:addons": addons}), stack=stack)
     assert [issue.path for issue in info.value.issues] == [path]
     assert message in info.value.issues[0].message
@@ -566,15 +585,24 @@ def test_the_monitoring_objects_match_their_crds_which_would_catch_a_slip(prod: 
 
 
 def test_an_application_namespace_may_not_take_an_add_on_s() -> None:
-    namespaces = {
-        name: {"cpuRequests": "1", "memoryRequests": "1Gi", "pods": 5} for name in ("monitoring", "tracing")
+    owned = ADDON_NAMESPACES.values()
+    namespaces = {name: {"cpuRequests": "1", "memoryRequests": "1Gi", "pods": 5} for name in owned}
+    on = {"certManager": {"enabled": True, "hostedZoneId": "Z0123456789ABCDEFGHIJ", "acmeEmail": "a@b.io"}}
+    values = {
+        "platform:namespaces": namespaces,
+        "platform:addons": on,
+        "platform:mesh": {"gatewayHosts": ["a.b.io"]},
     }
     with pytest.raises(ConfigError) as info:
-        parse_stack_config(with_deploy({"platform:namespaces": namespaces}), stack="dev")
-    assert [issue.path for issue in info.value.issues] == [
-        "platform:namespaces.monitoring",
-        "platform:namespaces.tracing",
-    ]
-    assert "monitoring add-on's own namespace" in info.value.issues[0].message
-    off = {"monitoring": {"enabled": False}, "tracing": {"enabled": False}}
-    parse_stack_config(with_deploy({"platform:namespaces": namespaces, "platform:addons": off}), stack="dev")
+        parse_stack_config(with_deploy(values), stack="dev")
+    assert sorted(issue.path for issue in info.value.issues) == sorted(
+        f"platform:namespaces.{name}" for name in owned
+    )
+    messages = {issue.path: issue.message for issue in info.value.issues}
+    assert "monitoring add-on's own namespace" in messages["platform:namespaces.monitoring"]
+    assert "certManager add-on's own namespace" in messages["platform:namespaces.cert-manager"]
+    off = {
+        key: {"enabled": False}
+        for key in ("monitoring", "tracing", "velero", "gatekeeper", "rollouts", "vpa")
+    }
+    parse_stack_config(with_deploy({**values, "platform:addons": off}), stack="dev")

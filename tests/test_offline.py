@@ -190,6 +190,12 @@ BROKEN_STACK_FILES = {
     "not YAML": ("config: [1, 2\n", "not YAML at line 2, column 1"),
     "not a mapping": ("- config\n- more\n", "must be a mapping (with a 'config' mapping), got a list"),
     "config not a mapping": ("config: just text\n", "'config' must be a mapping, got a string"),
+    # The Pulumi CLI's YAML decoder (yaml.v3) refuses a key given twice in one mapping; PyYAML would keep
+    # the last one, silently dropping the first section.
+    "a key given twice": (
+        "config:\n  platform:addons:\n    vpa: {enabled: false}\n  platform:addons:\n    alarms: {}\n",
+        "not YAML at line 4, column 3: mapping key 'platform:addons' already defined at line 2",
+    ),
 }
 
 

@@ -175,7 +175,9 @@ def test_prometheus_scrapes_the_collector_once_monitoring_installed_the_crds(pro
 
 @pytest.mark.slow
 def test_without_monitoring_the_collector_has_no_service_monitor() -> None:
-    plan = run_with("staging", "addons", monitoring={"enabled": False})
+    # dev runs no Prometheus (nor the canaries' analysis that needs it).
+    plan = run_with("dev", "addons", tracing={"enabled": True})
+    assert not plan.config.addons.monitoring.enabled
     assert values(plan)["serviceMonitor"] == {"enabled": False}
 
 
@@ -258,7 +260,11 @@ def test_a_bad_tracing_key_is_reported_at_its_path(
 def test_tracing_needs_a_mesh_with_the_telemetry_api_v1() -> None:
     values = {
         "platform:mesh": {"istioVersion": "1.21.3"},
-        "platform:addons": {"monitoring": {"enabled": False}, "velero": {"enabled": False}},
+        "platform:addons": {
+            "monitoring": {"enabled": False},
+            "velero": {"enabled": False},
+            "rollouts": {"enabled": False},
+        },
     }
     with pytest.raises(ConfigError) as info:
         parse_stack_config(with_deploy(values), stack="dev")
@@ -270,11 +276,7 @@ def test_tracing_needs_a_mesh_with_the_telemetry_api_v1() -> None:
         with_deploy(
             {
                 **values,
-                "platform:addons": {
-                    "monitoring": {"enabled": False},
-                    "velero": {"enabled": False},
-                    "tracing": {"enabled": False},
-                },
+                "platform:addons": {**values["platform:addons"], "tracing": {"enabled": False}},
             }
         ),
         stack="dev",

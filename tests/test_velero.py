@@ -361,7 +361,11 @@ def test_velero_config_mistakes_are_refused_at_their_key(velero, expected):
 
 
 def test_a_stack_with_nothing_to_back_up_is_refused_rather_than_backing_up_everything():
-    (issue,) = problems({}, stack="staging", **{"platform:addons": {"monitoring": {"enabled": False}}})
+    (issue,) = problems(
+        {},
+        stack="staging",
+        **{"platform:addons": {"monitoring": {"enabled": False}, "rollouts": {"enabled": False}}},
+    )
     assert issue.startswith("platform:addons.velero.extraNamespaces: no namespace to back up")
 
 

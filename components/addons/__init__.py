@@ -8,16 +8,21 @@ config enables it, with Args whose defaults are production's.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pulumi
+import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.addons.alarms import Alarms, AlarmsArgs, Watched
+from components.addons.cert_manager import CertManager, CertManagerArgs
+from components.addons.gatekeeper import Gatekeeper, GatekeeperArgs, ecr_registry
 from components.addons.monitoring import Monitoring, MonitoringArgs
+from components.addons.rollouts import Rollouts, RolloutsArgs
 from components.addons.tracing import Tracing, TracingArgs
 from components.addons.velero import Velero, VeleroArgs
-from components.config import AddonsConfig
+from components.addons.vpa import Vpa, VpaArgs
+from components.config import AddonsConfig, MeshConfig
 from components.tags import Tags
 
 GENERAL_NODES = {"role": "general-compute"}
@@ -61,6 +66,10 @@ class AddonsArgs:
     """The platform's AWS resources the alarms watch. Default none."""
     backed_up_namespaces: Sequence[str] = ()
     """Namespaces Velero's daily backup takes in (config.velero_namespaces). Default none."""
+    mesh: MeshConfig = field(default_factory=MeshConfig)
+    """The mesh's config: its canary services and gateway hosts. Default no services, no hosts."""
+    mesh_resources: Sequence[pulumi.Resource] = ()
+    """What made the mesh's routes, rules and namespaces (for Rollouts and certificates). Default none."""
 
 
 class Addons(pulumi.ComponentResource):
@@ -79,20 +88,37 @@ class Addons(pulumi.ComponentResource):
             namespace: args.created_namespaces.get(namespace, namespace) for namespace in args.namespaces
         }
         config = args.config
+        self.alarms = (
+            Alarms(
+                f"{name}-alarms",
+                AlarmsArgs.from_config(
+                    config.alarms,
+                    identifier=args.identifier,
+                    watched=args.watched,
+                    protect=args.is_prod,
+                    tags=args.tags,
+                ),
+                opts=child,
+            )
+            if config.alarms.enabled
+            else None
+        )
         self.monitoring = (
             Monitoring(
                 f"{name}-monitoring",
-                MonitoringArgs.from_config(
-                    config.monitoring,
-                    provider=args.provider,
-                    cluster_name=args.cluster_name,
-                    istio_version=args.istio_version,
-                    namespaces=created,
-                    cluster_autoscaler=args.cluster_autoscaler,
-                    mesh_ready=args.mesh_ready,
-                    depends_on=args.depends_on,
-                    node_selector=GENERAL_NODES,
-                    tags=args.tags,
+                self._alerts_to_the_alarms_topic(
+                    MonitoringArgs.from_config(
+                        config.monitoring,
+                        provider=args.provider,
+                        cluster_name=args.cluster_name,
+                        istio_version=args.istio_version,
+                        namespaces=created,
+                        cluster_autoscaler=args.cluster_autoscaler,
+                        mesh_ready=args.mesh_ready,
+                        depends_on=args.depends_on,
+                        node_selector=GENERAL_NODES,
+                        tags=args.tags,
+                    )
                 ),
                 opts=child,
             )
@@ -117,21 +143,6 @@ class Addons(pulumi.ComponentResource):
             if config.tracing.enabled
             else None
         )
-        self.alarms = (
-            Alarms(
-                f"{name}-alarms",
-                AlarmsArgs.from_config(
-                    config.alarms,
-                    identifier=args.identifier,
-                    watched=args.watched,
-                    protect=args.is_prod,
-                    tags=args.tags,
-                ),
-                opts=child,
-            )
-            if config.alarms.enabled
-            else None
-        )
         self.velero = (
             Velero(
                 f"{name}-velero",
@@ -151,4 +162,69 @@ class Addons(pulumi.ComponentResource):
             if config.velero.enabled
             else None
         )
+        self._admission_and_delivery(name, args)
         self.register_outputs({})
+
+    def _alerts_to_the_alarms_topic(self, monitoring: MonitoringArgs) -> MonitoringArgs:
+        """Alertmanager publishes to the alarms add-on's topic (and its key) when config names no topic of
+        its own, so the people paged by the AWS side's alarms are paged by Kubernetes' alerts too."""
+        if monitoring.alert_topic_arn is not None or self.alarms is None:
+            return monitoring
+        return replace(
+            monitoring, alert_topic_arn=self.alarms.topic_arn, alert_topic_key_arn=self.alarms.key_arn
+        )
+
+    def _admission_and_delivery(self, name: str, args: AddonsArgs) -> None:
+        """Gatekeeper, Argo Rollouts, the VPA and cert-manager, each where config enables it."""
+        config, child = args.config, pulumi.ResourceOptions(parent=self)
+        provider, depends_on = args.provider, tuple(args.depends_on)
+        if config.gatekeeper.enabled:
+            invoke = pulumi.InvokeOutputOptions(parent=self)
+            own_registry = pulumi.Output.all(
+                aws.get_caller_identity_output(opts=invoke).account_id,
+                aws.get_region_output(opts=invoke).region,
+            ).apply(lambda ids: ecr_registry(*ids))
+            Gatekeeper(
+                f"{name}-gatekeeper",
+                GatekeeperArgs.from_config(
+                    config.gatekeeper,
+                    namespaces=args.namespaces,
+                    own_registry=own_registry,
+                    node_selector=GENERAL_NODES,
+                ),
+                provider,
+                depends_on,
+                opts=child,
+            )
+        if config.rollouts.enabled:
+            Rollouts(
+                f"{name}-rollouts",
+                RolloutsArgs.from_config(config.rollouts, mesh=args.mesh, node_selector=GENERAL_NODES),
+                provider,
+                depends_on,
+                mesh=tuple(args.mesh_resources),
+                opts=child,
+            )
+        if config.vpa.enabled:
+            Vpa(
+                f"{name}-vpa",
+                VpaArgs.from_config(config.vpa, node_selector=GENERAL_NODES),
+                provider,
+                depends_on,
+                opts=child,
+            )
+        if config.cert_manager.enabled:
+            CertManager(
+                f"{name}-cert-manager",
+                CertManagerArgs.from_config(
+                    config.cert_manager,
+                    mesh=args.mesh,
+                    cluster_name=args.cluster_name,
+                    node_selector=GENERAL_NODES,
+                    tags=args.tags,
+                ),
+                provider,
+                depends_on,
+                mesh=tuple(args.mesh_resources),
+                opts=child,
+            )

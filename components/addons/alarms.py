@@ -415,6 +415,7 @@ class Alarms(pulumi.ComponentResource):
     """The alarms topic (its own key, its subscribers) and a metric alarm per watched metric."""
 
     topic_arn: pulumi.Output[str]
+    key_arn: pulumi.Output[str]
     alarm_names: list[pulumi.Output[str]]
 
     def __init__(self, name: str, args: AlarmsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -483,5 +484,5 @@ class Alarms(pulumi.ComponentResource):
             ).name
             for spec in alarm_specs(args)
         ]
-        self.topic_arn = topic.arn
+        self.topic_arn, self.key_arn = topic.arn, key.arn
         self.register_outputs({"topicArn": self.topic_arn, "alarmNames": self.alarm_names})

@@ -114,9 +114,10 @@ class MonitoringArgs:
     """Memory request and limit per Prometheus pod (Kubernetes quantity). Default 4Gi."""
     error_rate_percent: float = 5.0
     """A mesh service's 5xx share over 5 minutes that alerts (percent). Default 5."""
-    alert_topic_arn: str | None = None
-    """SNS topic Alertmanager publishes to. Default none: alerts stay in Alertmanager."""
-    alert_topic_key_arn: str | None = None
+    alert_topic_arn: pulumi.Input[str] | None = None
+    """SNS topic Alertmanager publishes to (:class:`~components.addons.Addons` gives the alarms add-on's
+    topic when config names none). Default none: alerts stay in Alertmanager."""
+    alert_topic_key_arn: pulumi.Input[str] | None = None
     """The topic's customer-managed KMS key, which publishing needs. Default none."""
     istio_version: str = "1.28.0"
     """The mesh's Istio version, whose dashboards Grafana loads. Default 1.28.0."""
@@ -329,7 +330,7 @@ def _resources(cpu: str, memory: str, memory_limit: str | None = None) -> dict[s
     return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": memory_limit or memory}}
 
 
-def stack_values(args: MonitoringArgs, *, cluster_name: str) -> dict[str, Any]:
+def stack_values(args: MonitoringArgs, *, cluster_name: str, topic_arn: str | None = None) -> dict[str, Any]:
     """Values of kube-prometheus-stack 88.5.3 (and its grafana 12.11.1, kube-state-metrics 8.4.0 and
     prometheus-node-exporter 4.56.1 sub-charts), each key as its values.yaml spells it."""
     nodes = dict(args.node_selector)
@@ -403,7 +404,7 @@ def stack_values(args: MonitoringArgs, *, cluster_name: str) -> dict[str, Any]:
         "alertmanager": {
             "serviceAccount": {"create": True, "name": ALERTMANAGER_SERVICE_ACCOUNT},
             "podDisruptionBudget": {"enabled": budget, "minAvailable": 1},
-            "config": alertmanager_config(args.alert_topic_arn),
+            "config": alertmanager_config(topic_arn),
             "alertmanagerSpec": {
                 "replicas": args.replicas,
                 "storage": volume_claim(ALERTMANAGER_STORAGE_GIB),
@@ -731,8 +732,8 @@ class Monitoring(pulumi.ComponentResource):
             version=chart.version,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
             namespace=namespace.metadata.name,
-            values=pulumi.Output.from_input(args.cluster_name).apply(
-                lambda cluster_name: stack_values(args, cluster_name=cluster_name)
+            values=pulumi.Output.all(args.cluster_name, args.alert_topic_arn).apply(
+                lambda ids: stack_values(args, cluster_name=ids[0], topic_arn=ids[1])
             ),
             # A failed install or upgrade rolls back; a first install pulls a dozen images on new nodes.
             atomic=True,
@@ -787,7 +788,7 @@ class Monitoring(pulumi.ComponentResource):
         self.register_outputs({"alertRoleArn": self.alert_role_arn})
 
     def _alert_publisher(
-        self, args: MonitoringArgs, topic_arn: str
+        self, args: MonitoringArgs, topic_arn: pulumi.Input[str]
     ) -> tuple[aws.iam.Role, aws.eks.PodIdentityAssociation, aws.iam.RolePolicy]:
         """Alertmanager's role: publish to the alert topic, bound to its service account by Pod Identity."""
         name = f"{self._name}-alerts"
@@ -803,7 +804,9 @@ class Monitoring(pulumi.ComponentResource):
         policy = aws.iam.RolePolicy(
             name,
             role=role.name,
-            policy=json.dumps(alert_publisher_policy(topic_arn, args.alert_topic_key_arn)),
+            policy=pulumi.Output.all(topic_arn, args.alert_topic_key_arn).apply(
+                lambda ids: json.dumps(alert_publisher_policy(ids[0], ids[1]))
+            ),
             opts=aws_child,
         )
         association = aws.eks.PodIdentityAssociation(

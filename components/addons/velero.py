@@ -36,11 +36,11 @@ import pulumi_kubernetes as k8s
 
 from components.addons.charts import CHARTS
 from components.cluster import assume_role_policy
-from components.config import VeleroConfig
+from components.config import ADDON_NAMESPACES, VeleroConfig
 from components.shared import customer_managed_key
 from components.tags import Tags
 
-NAMESPACE = "velero"
+NAMESPACE = ADDON_NAMESPACES["velero"]
 SERVICE_ACCOUNT = "velero"
 CLUSTER_ROLE = "velero-backup-restore"
 """The ClusterRole the server is bound to in place of cluster-admin."""
