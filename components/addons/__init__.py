@@ -79,6 +79,10 @@ class Addons(pulumi.ComponentResource):
     tracing: Tracing | None
     alarms: Alarms | None
     velero: Velero | None
+    gatekeeper: Gatekeeper | None
+    rollouts: Rollouts | None
+    vpa: Vpa | None
+    cert_manager: CertManager | None
 
     def __init__(self, name: str, args: AddonsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("platform:index:Addons", name, None, opts)
@@ -178,13 +182,14 @@ class Addons(pulumi.ComponentResource):
         """Gatekeeper, Argo Rollouts, the VPA and cert-manager, each where config enables it."""
         config, child = args.config, pulumi.ResourceOptions(parent=self)
         provider, depends_on = args.provider, tuple(args.depends_on)
+        self.gatekeeper = self.rollouts = self.vpa = self.cert_manager = None
         if config.gatekeeper.enabled:
             invoke = pulumi.InvokeOutputOptions(parent=self)
             own_registry = pulumi.Output.all(
                 aws.get_caller_identity_output(opts=invoke).account_id,
                 aws.get_region_output(opts=invoke).region,
             ).apply(lambda ids: ecr_registry(*ids))
-            Gatekeeper(
+            self.gatekeeper = Gatekeeper(
                 f"{name}-gatekeeper",
                 GatekeeperArgs.from_config(
                     config.gatekeeper,
@@ -197,7 +202,7 @@ class Addons(pulumi.ComponentResource):
                 opts=child,
             )
         if config.rollouts.enabled:
-            Rollouts(
+            self.rollouts = Rollouts(
                 f"{name}-rollouts",
                 RolloutsArgs.from_config(config.rollouts, mesh=args.mesh, node_selector=GENERAL_NODES),
                 provider,
@@ -206,7 +211,7 @@ class Addons(pulumi.ComponentResource):
                 opts=child,
             )
         if config.vpa.enabled:
-            Vpa(
+            self.vpa = Vpa(
                 f"{name}-vpa",
                 VpaArgs.from_config(config.vpa, node_selector=GENERAL_NODES),
                 provider,
@@ -214,7 +219,7 @@ class Addons(pulumi.ComponentResource):
                 opts=child,
             )
         if config.cert_manager.enabled:
-            CertManager(
+            self.cert_manager = CertManager(
                 f"{name}-cert-manager",
                 CertManagerArgs.from_config(
                     config.cert_manager,
