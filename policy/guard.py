@@ -32,6 +32,8 @@ STATEFUL: Mapping[str, str] = {
     "aws:secretsmanager/secret:Secret": "a secret (a new ARN, a new value)",
     "aws:cloudwatch/logGroup:LogGroup": "a log group and the logs in it (audit, flow logs)",
     "kubernetes:core/v1:Namespace": "a namespace and every object in it",
+    "aws:backup/vault:Vault": "a backup vault and the recovery points in it",
+    "aws:s3/bucket:Bucket": "a bucket and what it holds (Velero's backups)",
 }
 """Types whose replacement or deletion loses data or takes the platform down, and what is lost."""
 

@@ -2135,3 +2135,10 @@ def test_guard_runs_as_a_module_on_standard_input():
     )
     assert result.returncode == 1, result.stderr
     assert "platform-database-cluster" in result.stderr
+
+
+def test_the_guard_stops_the_destruction_of_every_type_prod_protects():
+    """``protect`` stops ``pulumi destroy`` and a deletion, not a replacement: the guard must know the type."""
+    protected = {r.type for r in stack_plan("prod").resources if r.protect}
+    assert {"aws:rds/cluster:Cluster", "aws:s3/bucket:Bucket"} <= protected
+    assert protected - set(guard.STATEFUL) == set()
