@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ast
+
 from offline.bench import Timing, scaled_config, stack_document, verdict
-from offline.runner import read_stack_file, validate
+from offline.emulation.server import WARM_CALLS
+from offline.runner import PROJECT_DIR, read_stack_file, validate
 from tests.conftest import raw_stack_config
 
 
@@ -36,3 +39,19 @@ def test_the_verdict_holds_only_within_both_budgets():
     assert verdict(echo, Timing((4.0, 4.4), 150)).endswith("within budget")
     assert verdict(echo, Timing((4.6, 4.7), 150)).endswith("OVER BUDGET"), "1.53x the echo mocks"
     assert verdict(Timing((3.5,), 150), Timing((5.1,), 150)).endswith("OVER BUDGET"), "over 5 s"
+
+
+def test_the_account_warms_every_service_its_handlers_call():
+    """A service first called mid-run loads its model and backend while the program waits (half a second
+    for AWS Backup): the account process warms each one the emulation calls, as it starts."""
+
+    called: set[str] = set()
+    for path in Path(PROJECT_DIR, "offline", "emulation").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args):
+                continue
+            service = node.args[-1]
+            if node.func.attr in ("client", "client_in") and isinstance(service, ast.Constant):
+                called.add(str(service.value))
+    assert {"ec2", "backup", "codebuild", "sns"} <= called
+    assert called - set(WARM_CALLS) == set()

@@ -38,6 +38,8 @@ WARM_CALLS = {
     "s3": "list_buckets",
     "sns": "list_topics",
     "cloudwatch": "describe_alarms",
+    "backup": "list_backup_vaults",
+    "codebuild": "list_projects",
 }
 """A cheap read per service the program uses: moto imports each backend on its first request, and these
 make the account do that (a second and a half, most of it EC2's) while the program is still starting."""
