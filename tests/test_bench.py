@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 
 from offline.bench import Timing, scaled_config, stack_document, verdict
 from offline.emulation.server import WARM_CALLS

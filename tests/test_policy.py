@@ -2138,7 +2138,7 @@ def test_guard_runs_as_a_module_on_standard_input():
 
 
 def test_the_guard_stops_the_destruction_of_every_type_prod_protects():
-    """``protect`` stops ``pulumi destroy`` and a deletion, not a replacement: the guard must know the type."""
+    """``protect`` stops a deletion, not a replacement: the guard must know each type prod protects."""
     protected = {r.type for r in stack_plan("prod").resources if r.protect}
     assert {"aws:rds/cluster:Cluster", "aws:s3/bucket:Bucket"} <= protected
     assert protected - set(guard.STATEFUL) == set()
