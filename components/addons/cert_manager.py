@@ -23,7 +23,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.addons.charts import CHARTS
+from components.addons.charts import pinned_release, restricted_namespace
 from components.cluster import assume_role_policy
 from components.config import ADDON_NAMESPACES, CertManagerConfig, MeshConfig
 from components.mesh import ISTIO_NAMESPACE
@@ -174,17 +174,6 @@ def certificate_spec(args: CertManagerArgs) -> dict[str, Any]:
     }
 
 
-def namespace_labels() -> dict[str, str]:
-    """Pod Security ``restricted``, which the chart's pods meet by default."""
-    return {
-        "kubernetes.io/metadata.name": NAMESPACE,
-        "pod-security.kubernetes.io/enforce": "restricted",
-        "pod-security.kubernetes.io/enforce-version": "latest",
-        "app.kubernetes.io/managed-by": "pulumi",
-        "app.kubernetes.io/part-of": "platform",
-    }
-
-
 class CertManager(pulumi.ComponentResource):
     """cert-manager with its DNS-01 role, an ACME ClusterIssuer and the gateway's Certificate."""
 
@@ -204,9 +193,7 @@ class CertManager(pulumi.ComponentResource):
         aws_child = pulumi.ResourceOptions(parent=self)
         child = pulumi.ResourceOptions(parent=self, provider=provider)
         tags = args.tags.layered({"Component": "cert-manager"})
-        namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace", metadata={"name": NAMESPACE, "labels": namespace_labels()}, opts=child
-        )
+        namespace = restricted_namespace(f"{name}-namespace", NAMESPACE, child)
         role = aws.iam.Role(
             f"{name}-dns01",
             description=f"cert-manager: answers ACME DNS-01 challenges in hosted zone {args.hosted_zone_id}",
@@ -229,21 +216,16 @@ class CertManager(pulumi.ComponentResource):
             tags=tags.for_resource(f"{name}-dns01"),
             opts=aws_child,
         )
-        chart = CHARTS["cert-manager"]
         # Pods get Pod Identity credentials only if the association exists when they start.
-        release = k8s.helm.v3.Release(
+        release = pinned_release(
             name,
-            name=RELEASE,
-            chart=chart.chart,
-            version=chart.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
+            "cert-manager",
+            release_name=RELEASE,
             namespace=namespace.metadata.name,
             values=cert_manager_values(args),
-            # A failed install or upgrade rolls back rather than leaving the webhook half-changed.
-            atomic=True,
-            opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(depends_on=[association, policy, *depends_on])
-            ),
+            opts=child,
+            # Pods get Pod Identity credentials only if the association exists when they start.
+            depends_on=[association, policy, *depends_on],
         )
         # The chart installs the CRDs and the webhook that checks these.
         issuer = k8s.apiextensions.CustomResource(

@@ -7,7 +7,12 @@ setting in ``components/addons/`` names the chart key it feeds.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
 
 
 @dataclass(frozen=True)
@@ -42,3 +47,49 @@ CHARTS: dict[str, Chart] = {
     "cert-manager": Chart("cert-manager", "v1.21.1", "https://charts.jetstack.io", "v1.21.1"),
 }
 """Chart name -> its pin."""
+
+
+MANAGED = {"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of": "platform"}
+"""Labels of every Kubernetes object the add-ons make."""
+
+
+def restricted_namespace(
+    resource_name: str, namespace: str, opts: pulumi.ResourceOptions
+) -> k8s.core.v1.Namespace:
+    """An add-on's own namespace under Pod Security ``restricted``, which each add-on's pods meet as its
+    values set them (node-exporter, which cannot, runs in kube-system)."""
+    labels = {
+        "kubernetes.io/metadata.name": namespace,
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/enforce-version": "latest",
+        **MANAGED,
+    }
+    return k8s.core.v1.Namespace(resource_name, metadata={"name": namespace, "labels": labels}, opts=opts)
+
+
+def pinned_release(
+    resource_name: str,
+    chart_name: str,
+    *,
+    release_name: str,
+    namespace: pulumi.Input[str],
+    values: pulumi.Input[Mapping[str, Any]],
+    opts: pulumi.ResourceOptions,
+    depends_on: Sequence[pulumi.Resource] = (),
+    timeout: int | None = None,
+) -> k8s.helm.v3.Release:
+    """A release of ``CHARTS[chart_name]`` at its pin, atomic: a failed install or upgrade rolls back rather
+    than leaving the add-on half-changed. ``timeout`` in seconds (default Helm's 300)."""
+    chart = CHARTS[chart_name]
+    return k8s.helm.v3.Release(
+        resource_name,
+        name=release_name,
+        chart=chart.chart,
+        version=chart.version,
+        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
+        namespace=namespace,
+        values=values,
+        atomic=True,
+        timeout=timeout,
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=list(depends_on))),
+    )

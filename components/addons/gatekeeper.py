@@ -24,7 +24,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.addons.charts import CHARTS
+from components.addons.charts import pinned_release, restricted_namespace
 from components.config import ADDON_NAMESPACES, GatekeeperConfig
 from components.mesh import ISTIO_NAMESPACE
 
@@ -312,17 +312,6 @@ def gatekeeper_values(args: GatekeeperArgs) -> dict[str, Any]:
     }
 
 
-def namespace_labels() -> dict[str, str]:
-    """Pod Security ``restricted``, which every Gatekeeper pod and hook Job meets as the chart sets them."""
-    return {
-        "kubernetes.io/metadata.name": NAMESPACE,
-        "pod-security.kubernetes.io/enforce": "restricted",
-        "pod-security.kubernetes.io/enforce-version": "latest",
-        "app.kubernetes.io/managed-by": "pulumi",
-        "app.kubernetes.io/part-of": "platform",
-    }
-
-
 class Gatekeeper(pulumi.ComponentResource):
     """Gatekeeper from its chart, the platform's four ConstraintTemplates and a Constraint of each."""
 
@@ -339,21 +328,15 @@ class Gatekeeper(pulumi.ComponentResource):
     ) -> None:
         super().__init__("platform:index:Gatekeeper", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, provider=provider)
-        namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace", metadata={"name": NAMESPACE, "labels": namespace_labels()}, opts=child
-        )
-        chart = CHARTS["gatekeeper"]
-        release = k8s.helm.v3.Release(
+        namespace = restricted_namespace(f"{name}-namespace", NAMESPACE, child)
+        release = pinned_release(
             name,
-            name="gatekeeper",
-            chart=chart.chart,
-            version=chart.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
+            "gatekeeper",
+            release_name="gatekeeper",
             namespace=namespace.metadata.name,
             values=gatekeeper_values(args),
-            # A failed install or upgrade rolls back rather than leaving the webhook half-changed.
-            atomic=True,
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=list(depends_on))),
+            opts=child,
+            depends_on=depends_on,
         )
         # The templates need the chart's CRD and a running controller to compile them.
         after_release = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[release]))

@@ -33,7 +33,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.addons.charts import CHARTS
+from components.addons.charts import pinned_release, restricted_namespace
 from components.baseline import AUTOSCALER_CHART, AUTOSCALER_NAMESPACE
 from components.cluster import assume_role_policy
 from components.config import MONITORING_NAMESPACE, MonitoringConfig
@@ -664,16 +664,6 @@ def scrape_policy() -> dict[str, Any]:
     }
 
 
-def namespace_labels() -> dict[str, str]:
-    """Pod Security ``restricted``, which every pod of the stack meets once node-exporter is elsewhere."""
-    return {
-        NAMESPACE_LABEL: NAMESPACE,
-        "pod-security.kubernetes.io/enforce": "restricted",
-        "pod-security.kubernetes.io/enforce-version": "latest",
-        **MANAGED,
-    }
-
-
 # --- the component ---------------------------------------------------------------------------------------
 
 
@@ -690,9 +680,7 @@ class Monitoring(pulumi.ComponentResource):
         super().__init__("platform:index:Monitoring", name, None, opts)
         self._name = name
         child = pulumi.ResourceOptions(parent=self, provider=args.provider)
-        namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace", metadata={"name": NAMESPACE, "labels": namespace_labels()}, opts=child
-        )
+        namespace = restricted_namespace(f"{name}-namespace", NAMESPACE, child)
         storage_class = k8s.storage.v1.StorageClass(
             f"{name}-storage-class",
             metadata={"name": STORAGE_CLASS, "labels": MANAGED},
@@ -724,21 +712,18 @@ class Monitoring(pulumi.ComponentResource):
             self.alert_role_arn = role.arn
             # Pods get Pod Identity credentials only if the association exists when they start.
             after += [association, policy]
-        chart = CHARTS["kube-prometheus-stack"]
-        release = k8s.helm.v3.Release(
+        release = pinned_release(
             name,
-            name=RELEASE,
-            chart=chart.chart,
-            version=chart.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
+            "kube-prometheus-stack",
+            release_name=RELEASE,
             namespace=namespace.metadata.name,
             values=pulumi.Output.all(args.cluster_name, args.alert_topic_arn).apply(
                 lambda ids: stack_values(args, cluster_name=ids[0], topic_arn=ids[1])
             ),
-            # A failed install or upgrade rolls back; a first install pulls a dozen images on new nodes.
-            atomic=True,
+            opts=child,
+            depends_on=after,
+            # A first install pulls a dozen images on new nodes.
             timeout=900,
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=after)),
         )
         self.ready = [release]
         # The CRDs come with the release, and the operator's webhook checks the rules.

@@ -24,7 +24,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.addons.charts import CHARTS
+from components.addons.charts import pinned_release, restricted_namespace
 from components.config import ADDON_NAMESPACES, MeshConfig, RolloutConfig, RolloutsConfig
 from components.mesh import CANARY, ISTIO_NAMESPACE, STABLE, virtual_service_name
 
@@ -225,17 +225,6 @@ def rollout_spec(name: str, service: CanaryService) -> dict[str, Any]:
     }
 
 
-def namespace_labels() -> dict[str, str]:
-    """Pod Security ``restricted``, which the controller meets as the chart sets it."""
-    return {
-        "kubernetes.io/metadata.name": NAMESPACE,
-        "pod-security.kubernetes.io/enforce": "restricted",
-        "pod-security.kubernetes.io/enforce-version": "latest",
-        "app.kubernetes.io/managed-by": "pulumi",
-        "app.kubernetes.io/part-of": "platform",
-    }
-
-
 class Rollouts(pulumi.ComponentResource):
     """The Argo Rollouts controller, and a Rollout (and its namespace's AnalysisTemplate) per canary."""
 
@@ -253,21 +242,15 @@ class Rollouts(pulumi.ComponentResource):
         """``mesh``: what made the routes and rules the Rollouts move (and their namespaces)."""
         super().__init__("platform:index:Rollouts", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, provider=provider)
-        namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace", metadata={"name": NAMESPACE, "labels": namespace_labels()}, opts=child
-        )
-        chart = CHARTS["argo-rollouts"]
-        release = k8s.helm.v3.Release(
+        namespace = restricted_namespace(f"{name}-namespace", NAMESPACE, child)
+        release = pinned_release(
             name,
-            name="argo-rollouts",
-            chart=chart.chart,
-            version=chart.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
+            "argo-rollouts",
+            release_name="argo-rollouts",
             namespace=namespace.metadata.name,
             values=rollouts_values(args),
-            # A failed install or upgrade rolls back rather than leaving the controller half-changed.
-            atomic=True,
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=list(depends_on))),
+            opts=child,
+            depends_on=depends_on,
         )
         # The chart installs the CRDs; the routes and rules must exist before a Rollout moves them.
         after = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[release, *mesh]))

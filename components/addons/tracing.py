@@ -21,7 +21,7 @@ from typing import Any, cast
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.addons.charts import CHARTS
+from components.addons.charts import pinned_release, restricted_namespace
 from components.config import TRACING_NAMESPACE, TracingConfig
 from components.mesh import ISTIO_NAMESPACE, TracingProvider
 
@@ -241,16 +241,6 @@ def span_egress_policy() -> dict[str, Any]:
     }
 
 
-def namespace_labels() -> dict[str, str]:
-    """Pod Security ``restricted``, which the collector's pods meet with the contexts above."""
-    return {
-        NAMESPACE_LABEL: NAMESPACE,
-        "pod-security.kubernetes.io/enforce": "restricted",
-        "pod-security.kubernetes.io/enforce-version": "latest",
-        **MANAGED,
-    }
-
-
 # --- the component ---------------------------------------------------------------------------------------
 
 
@@ -263,23 +253,15 @@ class Tracing(pulumi.ComponentResource):
     def __init__(self, name: str, args: TracingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("platform:index:Tracing", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, provider=args.provider)
-        namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace", metadata={"name": NAMESPACE, "labels": namespace_labels()}, opts=child
-        )
-        chart = CHARTS["opentelemetry-collector"]
-        release = k8s.helm.v3.Release(
+        namespace = restricted_namespace(f"{name}-namespace", NAMESPACE, child)
+        release = pinned_release(
             name,
-            name=RELEASE,
-            chart=chart.chart,
-            version=chart.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
+            "opentelemetry-collector",
+            release_name=RELEASE,
             namespace=namespace.metadata.name,
             values=collector_values(args),
-            # A failed install or upgrade rolls back rather than leaving the collector half-changed.
-            atomic=True,
-            opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(depends_on=list(args.depends_on))
-            ),
+            opts=child,
+            depends_on=args.depends_on,
         )
         # Sidecars send spans only once istiod has the provider; the resource itself needs Istio's CRDs.
         k8s.apiextensions.CustomResource(

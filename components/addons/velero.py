@@ -34,7 +34,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.addons.charts import CHARTS
+from components.addons.charts import pinned_release, restricted_namespace
 from components.cluster import assume_role_policy
 from components.config import ADDON_NAMESPACES, VeleroConfig
 from components.shared import customer_managed_key
@@ -302,15 +302,6 @@ def cluster_role_rules() -> list[dict[str, Any]]:
     ]
 
 
-def namespace_labels() -> dict[str, str]:
-    return {
-        "kubernetes.io/metadata.name": NAMESPACE,
-        "pod-security.kubernetes.io/enforce": "restricted",
-        "pod-security.kubernetes.io/enforce-version": "latest",
-        **MANAGED,
-    }
-
-
 _LOCKED_DOWN = {
     "allowPrivilegeEscalation": False,
     "readOnlyRootFilesystem": True,
@@ -417,9 +408,7 @@ class Velero(pulumi.ComponentResource):
         bucket = self._bucket(args, key, account_id, region, tags)
         role, grants = self._role(args, bucket, key, account_id, region, tags)
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=args.provider)
-        namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace", metadata={"name": NAMESPACE, "labels": namespace_labels()}, opts=k8s_opts
-        )
+        namespace = restricted_namespace(f"{name}-namespace", NAMESPACE, k8s_opts)
         cluster_role = k8s.rbac.v1.ClusterRole(
             f"{name}-cluster-role",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=CLUSTER_ROLE, labels=MANAGED),
@@ -427,23 +416,17 @@ class Velero(pulumi.ComponentResource):
             rules=cast("list[k8s.rbac.v1.PolicyRuleArgsDict]", cluster_role_rules()),
             opts=k8s_opts,
         )
-        chart = CHARTS["velero"]
-        release = k8s.helm.v3.Release(
+        release = pinned_release(
             f"{name}-release",
-            name="velero",
-            chart=chart.chart,
-            version=chart.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
+            "velero",
+            release_name="velero",
             namespace=namespace.metadata.name,
             values=pulumi.Output.all(bucket.bucket, region).apply(
                 lambda values: velero_values(args, bucket=values[0], region=values[1])
             ),
-            # A failed install or upgrade rolls back rather than leaving backups half-configured.
-            atomic=True,
+            opts=k8s_opts,
             # Pods get Pod Identity credentials only if the association exists when they start.
-            opts=pulumi.ResourceOptions.merge(
-                k8s_opts, pulumi.ResourceOptions(depends_on=[cluster_role, *grants, *args.depends_on])
-            ),
+            depends_on=[cluster_role, *grants, *args.depends_on],
         )
         # The chart installs the CRD the Schedule is an object of.
         k8s.apiextensions.CustomResource(

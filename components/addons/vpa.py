@@ -20,7 +20,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.addons.charts import CHARTS
+from components.addons.charts import pinned_release, restricted_namespace
 from components.config import ADDON_NAMESPACES, VpaConfig
 
 NAMESPACE = ADDON_NAMESPACES["vpa"]
@@ -92,16 +92,6 @@ def vpa_values(args: VpaArgs) -> dict[str, Any]:
     }
 
 
-def namespace_labels() -> dict[str, str]:
-    return {
-        "kubernetes.io/metadata.name": NAMESPACE,
-        "pod-security.kubernetes.io/enforce": "restricted",
-        "pod-security.kubernetes.io/enforce-version": "latest",
-        "app.kubernetes.io/managed-by": "pulumi",
-        "app.kubernetes.io/part-of": "platform",
-    }
-
-
 class Vpa(pulumi.ComponentResource):
     """The vertical pod autoscaler's components from their chart, in a namespace of their own."""
 
@@ -115,20 +105,14 @@ class Vpa(pulumi.ComponentResource):
     ) -> None:
         super().__init__("platform:index:Vpa", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, provider=provider)
-        namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace", metadata={"name": NAMESPACE, "labels": namespace_labels()}, opts=child
-        )
-        chart = CHARTS["vertical-pod-autoscaler"]
-        k8s.helm.v3.Release(
+        namespace = restricted_namespace(f"{name}-namespace", NAMESPACE, child)
+        pinned_release(
             name,
-            name="vertical-pod-autoscaler",
-            chart=chart.chart,
-            version=chart.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repository),
+            "vertical-pod-autoscaler",
+            release_name="vertical-pod-autoscaler",
             namespace=namespace.metadata.name,
             values=vpa_values(args),
-            # A failed install or upgrade rolls back rather than leaving the webhook half-changed.
-            atomic=True,
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=list(depends_on))),
+            opts=child,
+            depends_on=depends_on,
         )
         self.register_outputs({})
