@@ -237,7 +237,7 @@ def docs(
     try:
         changed = documentation.write_architecture(plan)
     except (OSError, ValueError) as problem:
-        _fail(f"docs/architecture.md: {problem}", EXIT_FAILED)
+        _fail(problem, EXIT_FAILED, "docs/architecture.md: ")
     typer.echo(f"docs/architecture.md {'written' if changed else 'unchanged'}")
 
 

@@ -12,7 +12,7 @@ from offline.diagram import Format, build, render
 from tests.conftest import offline_cli, stack_plan
 
 
-def test_the_page_embeds_the_diagram_of_the_prod_plan():
+def test_the_page_embeds_the_diagram_of_the_prod_plan() -> None:
     page = docs.ARCHITECTURE_FILE.read_text()
     diagram = render(build(stack_plan(docs.DIAGRAM_STACK)), Format.MERMAID)
     assert f"{docs.DIAGRAM_START}\n```mermaid\n{diagram}```\n{docs.DIAGRAM_END}" in page, (
@@ -29,7 +29,9 @@ def _stale_copy(tmp_path: Path) -> Path:
     return stale
 
 
-def test_the_check_fails_on_a_stale_diagram_and_docs_rewrites_only_the_diagram(tmp_path, monkeypatch):
+def test_the_check_fails_on_a_stale_diagram_and_docs_rewrites_only_the_diagram(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     stale = _stale_copy(tmp_path)
     monkeypatch.setattr(docs, "ARCHITECTURE_FILE", stale)
     result = offline_cli("docs", "--check")
@@ -44,7 +46,7 @@ def test_the_check_fails_on_a_stale_diagram_and_docs_rewrites_only_the_diagram(t
     assert offline_cli("docs", "--check").returncode == 0
 
 
-def test_a_page_without_the_markers_is_refused(tmp_path, monkeypatch):
+def test_a_page_without_the_markers_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     page = tmp_path / "architecture.md"
     page.write_text("# Architecture\n\nNo diagram here.\n")
     monkeypatch.setattr(docs, "ARCHITECTURE_FILE", page)
@@ -55,7 +57,7 @@ def test_a_page_without_the_markers_is_refused(tmp_path, monkeypatch):
     assert page.read_text() == "# Architecture\n\nNo diagram here.\n"
 
 
-def test_whatever_stands_between_the_markers_is_replaced_and_nothing_else():
+def test_whatever_stands_between_the_markers_is_replaced_and_nothing_else() -> None:
     plan = stack_plan(docs.DIAGRAM_STACK)
     page = f"before\n{docs.DIAGRAM_START}\nanything\n{docs.DIAGRAM_END}\nafter\n"
     text = docs.with_diagram(page, plan)
