@@ -44,7 +44,8 @@ pytest: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow and not account" -n 0
 
-# docs/config.md from the config contract's docstrings (a test fails when it is stale).
+# docs/config.md from the config contract's docstrings, and the prod diagram in docs/architecture.md (tests
+# fail when either is stale).
 docs: $(STAMP)
 	$(PY) -m offline docs
 

@@ -207,21 +207,38 @@ def manifests(stack: StackOption = None, config_file: ConfigFileOption = None) -
 @app.command()
 def docs(
     check: Annotated[
-        bool, typer.Option("--check", help="Only check that docs/config.md is current; exit 1 if not.")
+        bool,
+        typer.Option(
+            "--check",
+            help="Only check that docs/config.md and docs/architecture.md are current; exit 1 if not.",
+        ),
     ] = False,
 ) -> None:
-    """Write docs/config.md, the configuration reference, from the typed config contract."""
+    """Write docs/config.md, the configuration reference, from the typed config contract, and the prod
+    stack's diagram into docs/architecture.md (between its diagram markers)."""
+    plan = run_plan(documentation.DIAGRAM_STACK, None)
     if check:
-        current = documentation.DOCS_FILE.is_file() and (
-            documentation.DOCS_FILE.read_text() == documentation.render()
-        )
-        if not current:
-            err.print("docs/config.md is stale: run `make docs`", highlight=False)
+        stale = []
+        if not (
+            documentation.DOCS_FILE.is_file()
+            and documentation.DOCS_FILE.read_text() == documentation.render()
+        ):
+            stale.append("docs/config.md")
+        if not documentation.architecture_is_current(plan):
+            stale.append("docs/architecture.md")
+        for page in stale:
+            err.print(f"{page} is stale: run `make docs`", highlight=False)
+        if stale:
             raise typer.Exit(EXIT_FAILED)
-        typer.echo("docs/config.md is current")
+        typer.echo("docs/config.md and docs/architecture.md are current")
         return
     changed = documentation.write()
     typer.echo(f"docs/config.md {'written' if changed else 'unchanged'}")
+    try:
+        changed = documentation.write_architecture(plan)
+    except (OSError, ValueError) as problem:
+        _fail(problem, EXIT_FAILED, "docs/architecture.md: ")
+    typer.echo(f"docs/architecture.md {'written' if changed else 'unchanged'}")
 
 
 @app.command(name="deploy-settings")

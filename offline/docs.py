@@ -4,6 +4,10 @@ Every key of every section, read from the pydantic models: its type, default, th
 keep (bounds, patterns, the validators' own descriptions), and its docstring, which stays the one place
 a key is documented. Then the rules that span keys (prod's floors among them), and each section's value
 in the prod stack file as an example. ``python -m offline docs`` writes it; a test fails when it is stale.
+
+The same command keeps ``docs/architecture.md``'s diagram current: the Mermaid diagram of the prod stack's
+plan (what ``python -m offline diagram --stack prod`` prints), between the page's two marker comments. The
+rest of that page is written by hand.
 """
 
 from __future__ import annotations
@@ -24,10 +28,17 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined, to_jsonable_python
 
 from components import config as contract
-from offline.runner import PROJECT_DIR, read_stack_file, stack_file
+from offline.diagram import Format, build
+from offline.diagram import render as render_diagram
+from offline.runner import PROJECT_DIR, Plan, read_stack_file, stack_file
 
 DOCS_FILE = PROJECT_DIR / "docs" / "config.md"
 EXAMPLE_STACK = "prod"
+ARCHITECTURE_FILE = PROJECT_DIR / "docs" / "architecture.md"
+DIAGRAM_STACK = "prod"
+"""The stack whose plan docs/architecture.md draws."""
+DIAGRAM_START = f"<!-- diagram:{DIAGRAM_STACK} -->"
+DIAGRAM_END = "<!-- /diagram -->"
 
 
 # --- reading the models ---------------------------------------------------------------------------------
@@ -245,5 +256,49 @@ def write(path: Path | None = None) -> bool:
     if path.is_file() and path.read_text() == text:
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return True
+
+
+# --- the architecture page's diagram ----------------------------------------------------------------------
+
+
+def diagram_block(plan: Plan) -> str:
+    """The diagram of ``plan`` as the page embeds it: a Mermaid block between the two markers."""
+    mermaid = render_diagram(build(plan), Format.MERMAID).rstrip("\n")
+    return f"{DIAGRAM_START}\n```mermaid\n{mermaid}\n```\n{DIAGRAM_END}"
+
+
+def with_diagram(page: str, plan: Plan) -> str:
+    """``page`` with whatever stands between its diagram markers replaced by the diagram of ``plan``.
+
+    Raises ValueError when the page lacks either marker, or has them out of order."""
+    start = page.find(DIAGRAM_START)
+    end = page.find(DIAGRAM_END, start + len(DIAGRAM_START)) if start >= 0 else -1
+    if start < 0 or end < 0:
+        raise ValueError(f"no {DIAGRAM_START} ... {DIAGRAM_END} block to hold the diagram")
+    return page[:start] + diagram_block(plan) + page[end + len(DIAGRAM_END) :]
+
+
+def architecture_is_current(plan: Plan, path: Path | None = None) -> bool:
+    """Whether the page (docs/architecture.md unless ``path``) embeds the diagram of ``plan``."""
+    path = path or ARCHITECTURE_FILE
+    if not path.is_file():
+        return False
+    page = path.read_text()
+    try:
+        return page == with_diagram(page, plan)
+    except ValueError:
+        return False
+
+
+def write_architecture(plan: Plan, path: Path | None = None) -> bool:
+    """Writes the diagram of ``plan`` into the page (docs/architecture.md unless ``path``); whether it
+    changed. Raises ValueError when the page has no diagram markers, OSError when there is no page."""
+    path = path or ARCHITECTURE_FILE
+    page = path.read_text()
+    text = with_diagram(page, plan)
+    if text == page:
+        return False
     path.write_text(text)
     return True
