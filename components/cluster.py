@@ -104,6 +104,10 @@ class NodeGroupArgs:
     """Tags of the group, its launch template and its instances and volumes. Default none."""
     depends_on: Sequence[pulumi.Resource] = ()
     """What must exist before nodes join (the node role's policies, the networking add-ons). Default none."""
+    kubernetes_version: pulumi.Input[str] | None = None
+    """The nodes' Kubernetes minor: the control plane's, so that ``pulumi up`` upgrades the nodes (a rolling
+    update, ``maxUnavailablePercentage`` at a time) after the control plane. Default none: EKS picks the
+    cluster's at creation and the nodes are never upgraded."""
 
 
 @dataclass(frozen=True)
@@ -332,6 +336,7 @@ class NodeGroup(pulumi.ComponentResource):
             subnet_ids=args.subnet_ids,
             instance_types=list(spec.instance_types),
             ami_type=spec.ami_type,
+            version=args.kubernetes_version,
             capacity_type=spec.capacity_type,
             scaling_config={
                 "min_size": spec.min_size,
@@ -520,6 +525,7 @@ class Cluster(pulumi.ComponentResource):
                     spec=spec,
                     tags=self._tags.layered({"NodeGroup": key}, autoscaler_tags(args.cluster_name, spec)),
                     depends_on=[*node_attachments, *node_addons],
+                    kubernetes_version=cluster.version,
                 ),
                 opts=self._child(),
             )

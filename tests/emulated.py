@@ -26,7 +26,11 @@ def bare_cluster(name: str = "c") -> tuple[aws.eks.Cluster, aws.ec2.Vpc, list[aw
     ]
     role = aws.iam.Role("role", assume_role_policy=json.dumps({"Version": "2012-10-17", "Statement": []}))
     cluster = aws.eks.Cluster(
-        "eks", name=name, role_arn=role.arn, vpc_config={"subnet_ids": [s.id for s in subnets]}
+        "eks",
+        name=name,
+        version="1.34",
+        role_arn=role.arn,
+        vpc_config={"subnet_ids": [s.id for s in subnets]},
     )
     return cluster, vpc, subnets, role
 

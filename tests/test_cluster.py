@@ -442,7 +442,7 @@ def test_the_gateway_s_load_balancer_fails_on_nodes_with_two_tagged_security_gro
     assert any(r.type == "kubernetes:helm.sh/v3:Release" for r in resources)
 
 
-def _node_group_of(instance_type: str, ami_type: str | None) -> None:
+def _node_group_of(instance_type: str, ami_type: str | None, version: str | None = None) -> None:
     cluster, _, subnets, role = bare_cluster()
     aws.eks.NodeGroup(
         "group",
@@ -451,6 +451,7 @@ def _node_group_of(instance_type: str, ami_type: str | None) -> None:
         subnet_ids=[s.id for s in subnets],
         instance_types=[instance_type],
         ami_type=ami_type,
+        version=version,
         scaling_config={"min_size": 1, "max_size": 1, "desired_size": 1},
     )
 
@@ -470,3 +471,24 @@ def test_eks_refuses_instance_types_of_another_architecture_than_the_ami_type():
 
 def test_every_node_group_names_its_ami_type(prod):
     assert {g.inputs["amiType"] for g in node_groups(prod).values()} == {"AL2023_x86_64_STANDARD"}
+
+
+def test_every_node_group_runs_the_control_plane_s_version_so_an_upgrade_reaches_the_nodes(prod):
+    """Without ``version`` EKS picks one at creation and ``pulumi up`` never upgrades the nodes after the
+    control plane (terraform-aws-modules passes the cluster's version the same way)."""
+    (cluster,) = prod.of_type(CLUSTER)
+    assert cluster.inputs["version"] == prod.config.cluster.version
+    for group in node_groups(prod).values():
+        assert group.inputs["version"] == cluster.state["version"]
+        assert cluster.urn in group.dependencies
+
+
+def test_eks_creates_a_node_group_only_at_the_cluster_s_version():
+    """CreateNodegroup: "By default, the Kubernetes version of the cluster is used, and this is the only
+    accepted specified value." (an older one is reached only by creating it with the cluster at it)."""
+    with pytest.raises(
+        EmulationError, match=r"InvalidParameterException: .*version 1\.33.* cluster .* 1\.34"
+    ):
+        run_under_mocks(lambda: _node_group_of("m5.large", None, "1.33"), {}, "dev")
+    resources, _ = run_under_mocks(lambda: _node_group_of("m5.large", None, "1.34"), {}, "dev")
+    assert [r.inputs["version"] for r in resources if r.type == NODE_GROUP] == ["1.34"]

@@ -181,9 +181,26 @@ def _ami_architecture_refusal(e: AwsEmulator, a: Args) -> None:
             )
 
 
+def _version_refusal(e: AwsEmulator, a: Args) -> None:
+    """CreateNodegroup's ``version``: "By default, the Kubernetes version of the cluster is used, and this is
+    the only accepted specified value"; moto takes any."""
+    version = a.inputs.get("version")
+    if not version:
+        return
+    cluster = e.client("eks").describe_cluster(name=a.inputs["clusterName"])["cluster"]
+    if version != cluster["version"]:
+        raise refusal(
+            a,
+            "InvalidParameterException",
+            f"Requested version {version} for a new node group is not the version of cluster "
+            f"{cluster['name']}, {cluster['version']}: a node group is created at its cluster's version",
+        )
+
+
 @handles("aws:eks/nodeGroup:NodeGroup")
 def _eks_node_group(e: AwsEmulator, a: Args) -> tuple[str, Outputs]:
     _ami_architecture_refusal(e, a)
+    _version_refusal(e, a)
     name = a.inputs.get("nodeGroupName") or physical_name(a.inputs.get("nodeGroupNamePrefix") or a.name, 63)
     request: dict[str, Any] = {
         "clusterName": a.inputs["clusterName"],
