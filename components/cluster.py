@@ -164,16 +164,15 @@ def assume_role_policy(service: str, *, tag_session: bool = False) -> str:
     )
 
 
+NODE_TEMPLATE_PREFIX = "k8s.io/cluster-autoscaler/node-template/"
+
+
 def node_template_tags(spec: NodeGroupSpec) -> dict[str, str]:
     """What the cluster autoscaler needs to scale a group up from zero: with no node running, it learns
     the group's labels and taints only from these tags on the Auto Scaling group."""
-    tags = {
-        f"k8s.io/cluster-autoscaler/node-template/label/{key}": value for key, value in spec.labels.items()
-    }
+    tags = {f"{NODE_TEMPLATE_PREFIX}label/{key}": value for key, value in spec.labels.items()}
     for taint in spec.taints:
-        tags[f"k8s.io/cluster-autoscaler/node-template/taint/{taint.key}"] = (
-            f"{taint.value}:{_KUBERNETES_EFFECT[taint.effect]}"
-        )
+        tags[f"{NODE_TEMPLATE_PREFIX}taint/{taint.key}"] = f"{taint.value}:{_KUBERNETES_EFFECT[taint.effect]}"
     return tags
 
 
@@ -360,8 +359,10 @@ class NodeGroup(pulumi.ComponentResource):
             )
         )
         for key, value in node_template_tags(spec).items():
+            # "label/role" -> "label-role"; a label and a taint of one key ("nvidia.com/gpu") stay apart.
+            kind_and_key = key.removeprefix(NODE_TEMPLATE_PREFIX).replace("/", "-")
             aws.autoscaling.Tag(
-                f"{name}-{key.rsplit('/', 2)[-2]}-{key.rsplit('/', 1)[-1]}",
+                f"{name}-{kind_and_key}",
                 autoscaling_group_name=asg_name,
                 tag={"key": key, "value": value, "propagate_at_launch": False},
                 opts=child,

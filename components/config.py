@@ -787,7 +787,7 @@ class MeshServiceConfig(_Model):
     timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
     """Default 30. Request timeout (seconds, > 0 and <= 3600)."""
     retries: Annotated[int, Field(ge=0, le=10)] = 3
-    """Default 3. Retry attempts per request (0-10); each try gets timeoutSeconds / retries."""
+    """Default 3. Retries after the first try (0-10); each try gets timeoutSeconds / (retries + 1)."""
     allowed_namespaces: list[Dns1123Label] = Field(default_factory=list)
     """Default [] (the gateway and its own namespace only). Further namespaces whose workloads may call it."""
     max_unavailable: Annotated[int, Field(ge=1)] = 1

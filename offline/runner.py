@@ -212,6 +212,10 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             response = super().RegisterResource(request)
             self.stack_urn = response.urn
             return response
+        urn = self.make_urn(request.parent, request.type, request.name)
+        if urn in self.resources:
+            # The engine refuses a second registration of a URN; the SDK's mocks would overwrite the first.
+            raise EmulationError(f"Duplicate resource URN '{urn}'; try giving it a unique name")
         inputs = _unwrap(rpc.deserialize_properties(request.object))
         dependencies = tuple(
             sorted(
@@ -219,7 +223,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 | {urn for deps in request.propertyDependencies.values() for urn in deps.urns}
             )
         )
-        registering.urn = self.make_urn(request.parent, request.type, request.name)
+        registering.urn = urn
         registering.dependencies = dependencies
         try:
             response = super().RegisterResource(request)

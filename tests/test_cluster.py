@@ -277,6 +277,37 @@ def test_autoscaler_can_discover_and_scale_groups_from_zero(prod):
     )
 
 
+@pytest.mark.slow
+def test_a_label_and_a_taint_of_one_key_each_get_their_auto_scaling_group_tag():
+    groups = raw_stack_config("prod")
+    gpu = {
+        "instanceTypes": ["g5.xlarge"],
+        "amiType": "AL2023_x86_64_NVIDIA",
+        "minSize": 0,
+        "maxSize": 2,
+        "desiredSize": 0,
+        "labels": {"nvidia.com/gpu": "true"},
+        "taints": [{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}],
+    }
+    cluster = json.loads(groups["platform:cluster"])
+    cluster["nodeGroups"]["gpu"] = gpu
+    plan = run_program({**groups, "platform:cluster": json.dumps(cluster)}, "prod")
+    group = plan.component("platform:index:NodeGroup", "platform-cluster-gpu")
+    tags = {t.name: t.inputs["tag"] for t in group.of_type("aws:autoscaling/tag:Tag")}
+    assert tags == {
+        "platform-cluster-gpu-label-nvidia.com-gpu": {
+            "key": "k8s.io/cluster-autoscaler/node-template/label/nvidia.com/gpu",
+            "value": "true",
+            "propagateAtLaunch": False,
+        },
+        "platform-cluster-gpu-taint-nvidia.com-gpu": {
+            "key": "k8s.io/cluster-autoscaler/node-template/taint/nvidia.com/gpu",
+            "value": "true:NoSchedule",
+            "propagateAtLaunch": False,
+        },
+    }
+
+
 def test_autoscaler_tags_render_kubernetes_effects():
     spec = NodeGroupSpec(
         instance_types=("m5.large",),

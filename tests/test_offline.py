@@ -141,6 +141,17 @@ def test_the_emulated_account_refuses_what_aws_would(cidrs, code):
     assert "aws:ec2/subnet:Subnet" in str(refused.value)
 
 
+def test_two_resources_of_one_urn_fail_the_run_as_the_engine_refuses_them():
+    class Part(pulumi.ComponentResource):
+        def __init__(self, name: str) -> None:
+            super().__init__("test:index:Part", name, None, None)
+
+    with pytest.raises(
+        EmulationError, match="Duplicate resource URN 'urn:pulumi:dev::platform::test:index:Part::a'"
+    ):
+        run_under_mocks(lambda: [Part("a"), Part("a")], {}, "dev", emulate=False)
+
+
 def test_emulated_ids_are_the_accounts_own():
     resources, _ = run_under_mocks(lambda: _vpc_with_subnets("10.0.1.0/24"), {}, "dev")
     vpc, subnet = (
