@@ -172,6 +172,21 @@ def test_the_preview_runs_only_where_the_account_is_wired_and_never_for_forks():
     assert "vars.PREVIEW_ENABLED == 'true'" in condition
 
 
+def test_labelling_a_pull_request_runs_the_preview_again():
+    """The guard reads the allow-stateful-replacement label; pull_request's default types exclude labelling,
+    and a re-run replays the event as it was, labels included."""
+    types = workflow("preview.yml")["on"]["pull_request"]["types"]
+    assert {"opened", "synchronize", "reopened", "labeled", "unlabeled"} <= set(types)
+
+
+def test_every_deploy_runs_the_policy_pack_as_the_preview_does():
+    """A mandatory rule refuses the update itself, not only the pull request's preview."""
+    for name, job in deploy_jobs().items():
+        (run,) = steps_using(job["steps"], "./.github/actions/pulumi")
+        assert run["with"]["command"] == "up"
+        assert run["with"].get("policy-packs") == "policy", name
+
+
 def test_the_preview_job_can_get_an_oidc_token_and_comment():
     (job,) = workflow("preview.yml")["jobs"].values()
     assert job["permissions"]["id-token"] == "write"
