@@ -13,6 +13,7 @@ import dataclasses
 import json
 import runpy
 import sys
+import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -198,6 +199,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
         super().__init__(mocks)
         self.recorded: list[RecordedResource] = []
+        self._claimed: set[str] = set()
+        self._claiming = threading.Lock()
         self.stack_urn = ""
         self.stack_outputs: dict[str, Any] = {}
 
@@ -213,8 +216,12 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             self.stack_urn = response.urn
             return response
         urn = self.make_urn(request.parent, request.type, request.name)
-        if urn in self.resources:
-            # The engine refuses a second registration of a URN; the SDK's mocks would overwrite the first.
+        # The engine refuses a second registration of a URN; the SDK's mocks would overwrite the first.
+        # Registrations arrive from a thread pool: the check and the claim are one step.
+        with self._claiming:
+            duplicate = urn in self._claimed
+            self._claimed.add(urn)
+        if duplicate:
             raise EmulationError(f"Duplicate resource URN '{urn}'; try giving it a unique name")
         inputs = _unwrap(rpc.deserialize_properties(request.object))
         dependencies = tuple(
