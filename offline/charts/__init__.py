@@ -453,5 +453,5 @@ def derive(
         "notes": notes,
         "declared": [p for p in shown(found.declared) if _split(p) not in minimal_open],
         "open": shown(minimal_open),
-        "closed": shown(found.closed) + ([""] if () in found.closed else []),
+        "closed": sorted(shown(found.closed) + ([""] if () in found.closed else [])),
     }
