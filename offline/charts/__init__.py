@@ -364,6 +364,7 @@ def chart_paths(chart: GitChart, subcharts: Mapping[str, GitChart], notes: list[
     if isinstance(values.get(ISTIO_DEFAULTS), Mapping):
         values = {**{k: v for k, v in values.items() if k != ISTIO_DEFAULTS}, **values[ISTIO_DEFAULTS]}
     found.update(values_paths(values))
+    structured = {(str(k),) for k, v in values.items() if isinstance(v, Mapping) and v}
     schema = Paths()
     if "values.schema.json" in files:
         document = json.loads(chart.read("values.schema.json"))
@@ -386,6 +387,12 @@ def chart_paths(chart: GitChart, subcharts: Mapping[str, GitChart], notes: list[
         if path and path[0] == ISTIO_DEFAULTS:
             found.declared.discard(path)
             found.open.discard(path)
+    wholes = sorted(p[0] for p in found.open if len(p) == 1 and p in structured)
+    if wholes:
+        notes.append(
+            f"{chart.path}: open although values.yaml gives their keys, as a template renders or passes "
+            f"them whole (so a misspelt key under them is not caught): {', '.join(wholes)}"
+        )
     for key in found.descoped:
         # pilot.x is x: the chart merges one onto the other before any template reads it.
         top = Paths(
