@@ -187,17 +187,20 @@ def diagram(
 def manifests(stack: StackOption = None, config_file: ConfigFileOption = None) -> None:
     """Print a stack's Kubernetes objects as YAML, checked against the cluster version's schemas.
 
-    Exits 1 when an object does not match its schema (the reasons go to standard error).
+    Exits 1 when an object does not match its schema, or a Helm release sets a value its chart does not
+    declare (the reasons go to standard error).
     """
     plan = run_plan(stack, config_file)
     manifests = kubernetes.objects(plan)
-    typer.echo(kubernetes.to_yaml(manifests, kubernetes.releases(plan)), nl=False)
-    result = kubernetes.validate(manifests, plan.config.cluster.version)
+    helm_releases = kubernetes.releases(plan)
+    typer.echo(kubernetes.to_yaml(manifests, helm_releases), nl=False)
+    result = kubernetes.validate(manifests, plan.config.cluster.version, helm_releases)
     for problem in result.problems:
         err.print(f"[red]{problem}[/red]", highlight=False, markup=False)
     err.print(
         f"{result.checked} objects checked against Kubernetes {result.version}, {result.custom} custom "
-        f"resources against their CRDs: {len(result.problems) or 'no'} problems",
+        f"resources against their CRDs, {result.releases} Helm releases' values against their charts: "
+        f"{len(result.problems) or 'no'} problems",
         highlight=False,
     )
     if not result.passed:

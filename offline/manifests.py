@@ -6,7 +6,8 @@ validated against the OpenAPI schemas of the cluster's version (``kubernetes-val
 resources against the schemas derived from their CRDs at the pinned versions (:mod:`offline.crds`), and
 one whose kind has none is a problem too. Both checks are strict: an undeclared field is an error, as
 the API server would drop it silently. Helm releases are rendered by Helm at deploy time, so only their
-chart, version and values are listed.
+chart, version and values are listed; their values are checked against the paths their charts declare
+at the pinned versions (:mod:`offline.charts`), as Helm ignores a value its chart does not read.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import kubernetes_validate
 import yaml
 
-from offline import crds
+from offline import charts, crds
 from offline.runner import Plan, Secret, redacted
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -90,16 +91,21 @@ class Validation:
     custom: int
     """Custom resources checked against their CRDs' derived schemas (or found to have none)."""
     problems: tuple[str, ...]
-    """One line per problem: the object, where, and the schema's complaint."""
+    """One line per problem: the object or release, where, and the schema's complaint."""
+    releases: int = 0
+    """Helm releases whose values were checked against their charts' derived value paths."""
 
     @property
     def passed(self) -> bool:
         return not self.problems
 
 
-def validate(manifests: Iterable[dict[str, Any]], version: str) -> Validation:
+def validate(
+    manifests: Iterable[dict[str, Any]], version: str, helm_releases: Iterable[dict[str, Any]] = ()
+) -> Validation:
     """Check each manifest strictly (unknown fields are errors): Kubernetes' own kinds against ``version``'s
-    schemas, custom resources against their CRDs' (:mod:`offline.crds`)."""
+    schemas, custom resources against their CRDs' (:mod:`offline.crds`); and each of ``helm_releases``
+    (rows of :func:`releases`) against its chart's value paths (:mod:`offline.charts`)."""
     checked, custom = 0, 0
     problems: list[str] = []
     for manifest in manifests:
@@ -121,7 +127,10 @@ def validate(manifests: Iterable[dict[str, Any]], version: str) -> Validation:
             path = ".".join(str(part) for part in error.path)
             problems.append(f"{_name(manifest)}: {path + ': ' if path else ''}{error.message}")
         checked += 1
-    return Validation(version, checked, custom, tuple(problems))
+    helm_releases = list(helm_releases)
+    for release in helm_releases:
+        problems.extend(charts.problems(release))
+    return Validation(version, checked, custom, tuple(problems), len(helm_releases))
 
 
 def to_yaml(manifests: Iterable[dict[str, Any]], helm_releases: Iterable[dict[str, Any]]) -> str:
