@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,6 @@ from tests.conftest import stack_plan
 from tests.plans import edited, run_with, stack_names
 from tests.test_vpa_and_certificates import CERT_MANAGER
 
-MIRRORS = Path(os.environ.get("PLATFORM_CHART_MIRRORS", "/work/.mirror"))
 """Bare git mirrors of the charts' repositories, as ``<owner>+<name>/repo``."""
 
 
@@ -119,17 +118,51 @@ def test_template_references_are_read_through_with_blocks_and_index():
     assert read.open == {("server", "extra"), ("items",)}
 
 
-def test_the_derive_command_reproduces_a_file_from_the_mirror(tmp_path: Path):
-    committed = charts.CHARTS_DIR / "metrics-server-3.13.1.json"
-    source = charts.known()[("metrics-server", "3.13.1")].source
-    mirror = MIRRORS / source["repository"].replace("/", "+", 1) / "repo"
-    if not mirror.is_dir():
-        pytest.skip(f"no mirror of {source['repository']} under {MIRRORS} (PLATFORM_CHART_MIRRORS)")
-    out = tmp_path / "metrics-server.json"
-    arguments = ["derive", "--repository", str(mirror), "--tag", source["tag"], "--path", source["path"]]
+def _chart_repository(root: Path) -> Path:
+    """A bare git repository holding one small chart at tag demo-0.1.0: what a chart's mirror looks like."""
+    work = root / "work"
+    chart = work / "charts" / "demo"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: demo\nversion: 0.1.0\n")
+    (chart / "values.yaml").write_text(
+        "replicaCount: 1\nimage:\n  repository: demo\n  tag: ''\npodAnnotations: {}\n"
+    )
+    (chart / "templates" / "deployment.yaml").write_text(
+        "replicas: {{ .Values.replicaCount }}\n"
+        "{{- with .Values.service }}\nport: {{ .port }}\n{{- end }}\n"
+        "annotations: {{ toYaml .Values.podAnnotations }}\n"
+    )
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"]
+    subprocess.run([*git, "init", "-q", str(work)], check=True)
+    subprocess.run([*git, "-C", str(work), "add", "."], check=True)
+    subprocess.run([*git, "-C", str(work), "commit", "-q", "-m", "demo"], check=True)
+    subprocess.run([*git, "-C", str(work), "tag", "demo-0.1.0"], check=True)
+    bare = root / "acme+charts" / "repo"
+    subprocess.run([*git, "clone", "-q", "--bare", str(work), str(bare)], check=True)
+    return bare
+
+
+def test_the_derive_command_reads_a_chart_at_its_tag_from_a_bare_mirror(tmp_path: Path):
+    mirror = _chart_repository(tmp_path)
+    out = tmp_path / "demo.json"
+    arguments = ["derive", "--repository", str(mirror), "--tag", "demo-0.1.0", "--path", "charts/demo"]
     result = CliRunner().invoke(app, [*arguments, "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert out.read_bytes() == committed.read_bytes()
+    derived = json.loads(out.read_text())
+    commit = subprocess.run(
+        ["git", f"--git-dir={mirror}", "rev-parse", "demo-0.1.0^{commit}"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    assert (derived["chart"], derived["version"]) == ("demo", "0.1.0")
+    assert derived["source"]["commit"] == commit and derived["source"]["tag"] == "demo-0.1.0"
+    assert {"replicaCount", "image.repository", "image.tag", "service.port"} <= set(derived["declared"])
+    assert "podAnnotations" in derived["open"]
+    # The same tag derives the same file.
+    again = tmp_path / "again.json"
+    assert CliRunner().invoke(app, [*arguments, "--out", str(again)]).exit_code == 0
+    assert again.read_bytes() == out.read_bytes()
 
 
 def test_the_manifests_command_fails_on_an_undeclared_value(monkeypatch: pytest.MonkeyPatch):

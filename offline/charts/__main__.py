@@ -1,7 +1,10 @@
 """``python -m offline.charts derive``: write a chart version's value paths from its bare git mirror.
 
-    python -m offline.charts derive --repository /work/.mirror/kubernetes-sigs+metrics-server/repo \\
+    git clone --bare <kubernetes-sigs/metrics-server's URL> mirrors/kubernetes-sigs+metrics-server
+    python -m offline.charts derive --repository mirrors/kubernetes-sigs+metrics-server \\
         --tag metrics-server-helm-chart-3.13.1 --path charts/metrics-server
+
+The mirror's directory is named ``<owner>+<name>``, which the file records as the repository.
 
 A sub-chart that is not kept in the chart's ``charts/`` is read with ``--subchart KEY=GIT_DIR:TAG:PATH``
 (KEY the alias its values live under); one not read is left open. ``--version`` gives the version
