@@ -51,7 +51,18 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def recorded_plan(raw_config: Mapping[str, str], stack: str) -> Plan:
     """The plan of ``stack`` with ``raw_config``, run once per session for each distinct config. Shared:
     a test that changes a plan changes a copy (``tests.plans.edited``)."""
-    return _recorded(stack, tuple(sorted(raw_config.items())))
+    return _recorded(stack, tuple(sorted((key, _canonical(value)) for key, value in raw_config.items())))
+
+
+def _canonical(value: str) -> str:
+    """A config value as one spelling: structured values (JSON, as the engine passes them) re-encoded with
+    sorted keys, so that two configs that differ only in key order or spacing share one run."""
+    if value[:1] not in ("{", "["):
+        return value
+    try:
+        return json.dumps(json.loads(value), sort_keys=True, separators=(",", ":"))
+    except ValueError:
+        return value
 
 
 def stack_plan(stack: str) -> Plan:

@@ -62,3 +62,12 @@ def sdk_takes_tags(type_token: str) -> bool:
     module, _, name = type_token.split(":", 1)[1].partition(":")
     sdk = importlib.import_module(f"pulumi_aws.{module.split('/')[0]}")
     return "tags" in inspect.signature(getattr(sdk, name)._internal_init).parameters
+
+
+DEV_ADDONS_OFF = ("monitoring", "tracing", "alarms", "velero", "rollouts", "vpa")
+"""The add-ons dev turns off (Gatekeeper stays, reporting; cert-manager is off everywhere)."""
+
+
+def dev_with_its_addons_on() -> Plan:
+    """dev with every add-on it turns off turned on: one run the add-on tests share."""
+    return run_with("dev", "addons", **{key: {"enabled": True} for key in DEV_ADDONS_OFF})

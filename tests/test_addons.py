@@ -8,7 +8,7 @@ from components.addons.charts import CHARTS
 from components.config import AddonsConfig
 from offline.runner import Plan
 from tests.conftest import stack_plan
-from tests.plans import run_with
+from tests.plans import DEV_ADDONS_OFF, dev_with_its_addons_on
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 COMPONENTS = {
@@ -22,7 +22,6 @@ COMPONENTS = {
     "certManager": "platform:index:CertManager",
 }
 """Each add-on's key under platform:addons -> its component's type."""
-OFF_IN_DEV = ("monitoring", "tracing", "alarms", "velero", "rollouts", "vpa")
 
 
 def test_every_add_on_of_the_config_has_a_component() -> None:
@@ -43,8 +42,8 @@ def ancestors(plan: Plan, urn: str) -> set[str]:
 @pytest.mark.slow
 def test_dev_turns_add_ons_off_and_its_plan_shrinks_by_exactly_their_components() -> None:
     dev = stack_plan("dev")
-    on = run_with("dev", "addons", **{key: {"enabled": True} for key in OFF_IN_DEV})
-    for key in OFF_IN_DEV:
+    on = dev_with_its_addons_on()
+    for key in DEV_ADDONS_OFF:
         assert not dev.of_type(COMPONENTS[key]), f"dev runs {key}"
         assert len(on.of_type(COMPONENTS[key])) == 1, f"{key} turned on makes its component"
     # Gatekeeper stays on in dev, reporting only.
@@ -52,7 +51,7 @@ def test_dev_turns_add_ons_off_and_its_plan_shrinks_by_exactly_their_components(
     assert dev.config.addons.gatekeeper.enforcement_action == "dryrun"
     # Turning them on adds their components' resources and nothing else; it removes nothing.
     before = {r.urn for r in dev.resources}
-    components = {r.urn for key in OFF_IN_DEV for r in on.of_type(COMPONENTS[key])}
+    components = {r.urn for key in DEV_ADDONS_OFF for r in on.of_type(COMPONENTS[key])}
     added = [r for r in on.resources if r.urn not in before]
     assert added and len(on.resources) == len(dev.resources) + len(added)
     assert before <= {r.urn for r in on.resources}

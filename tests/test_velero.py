@@ -23,7 +23,7 @@ from offline.emulation import ACCOUNT_ID
 from offline.manifests import objects, validate
 from offline.runner import Plan, RecordedResource
 from tests.conftest import stack_plan, with_deploy
-from tests.plans import run_with
+from tests.plans import dev_with_its_addons_on
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 SCHEDULE = "kubernetes:velero.io/v1:Schedule"
@@ -383,7 +383,7 @@ def test_a_cluster_name_too_long_for_the_default_bucket_name_asks_for_one():
 def test_dev_turns_alarms_and_velero_off_and_its_plan_shrinks_accordingly():
     dev = stack_plan("dev")
     assert not dev.of_type(BUCKET) and not dev.of_type(SCHEDULE)
-    on = run_with("dev", "addons", alarms={"enabled": True}, velero={"enabled": True})
+    on = dev_with_its_addons_on()
     added = {r.type for r in on.resources} - {r.type for r in dev.resources}
     assert {BUCKET, SCHEDULE, "aws:cloudwatch/metricAlarm:MetricAlarm", "aws:sns/topic:Topic"} <= added
     assert len(on.resources) > len(dev.resources)

@@ -189,14 +189,15 @@ def test_config_needs_gateway_hosts_to_certify():
 
 def test_the_admission_and_delivery_add_ons_cost_nothing_on_the_aws_bill():
     # Their pods run on the general nodes already priced; cert-manager's role and association are free.
-    base = run_with("prod", "addons", gatekeeper={"enabled": True})
+    base = stack_plan("prod")
+    assert base.config.addons.gatekeeper.enabled and base.config.addons.rollouts.enabled
     with_all = run_with("prod", "addons", certManager=CERT_MANAGER)
-    without = run_with(
-        "dev", "addons", gatekeeper={"enabled": False}, rollouts={"enabled": False}, vpa={"enabled": False}
-    )
-    for plan in (base, with_all, without):
+    dev = stack_plan("dev")
+    without = run_with("dev", "addons", gatekeeper={"enabled": False})
+    for plan in (base, with_all, dev, without):
         assert estimate(plan).unpriced == []
     assert estimate(with_all).total == pytest.approx(estimate(base).total)
+    assert estimate(dev).total == pytest.approx(estimate(without).total)
 
 
 def test_the_issuer_and_certificate_match_cert_manager_s_crds():

@@ -260,9 +260,11 @@ def test_the_settings_step_picks_the_role_the_job_asks_for_from_the_stack_s_file
     assert f"role_to_assume={preview_role}\n" in output
     (provider,) = stack_plan("staging").of_type("pulumi:providers:kubernetes")
     assert f"bootstrap_exclude={provider.urn}\n" in output, "what a bootstrap leaves out, for pulumi/actions"
-    result, _ = _settings_step(tmp_path, "staging", "admin")
+    (tmp_path / "github_output").unlink()
+    result, output = _settings_step(tmp_path, "staging", "admin")
     assert result.returncode == 1
     assert "role must be deploy or preview, not 'admin'" in result.stdout
+    assert output == "", "a wrong role fails before the program runs"
 
 
 def test_a_bootstrap_excludes_what_the_settings_list_with_their_dependents_and_only_then():
