@@ -338,7 +338,7 @@ _AWS_MANAGED_POLICY = "arn:aws:iam::aws:policy/"
 
 
 @functools.cache
-def _aws_managed_policies() -> dict[str, dict[str, Any]]:
+def aws_managed_policies() -> dict[str, dict[str, Any]]:
     """AWS' managed policies as moto knows them, by ARN (parsed once per process)."""
     from moto.iam.aws_managed_policies import aws_managed_policies_data
 
@@ -355,7 +355,7 @@ def _ensure_aws_managed_policy(e: AwsEmulator, arn: str) -> None:
     a run, so only those the program attaches are put in. An unknown ARN stays out, and attaching it
     fails as it would in AWS.
     """
-    data = _aws_managed_policies().get(arn)
+    data = aws_managed_policies().get(arn)
     if data is None:
         return
     from moto.iam.models import AWSManagedPolicy, iam_backends
