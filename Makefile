@@ -39,10 +39,9 @@ pytest: $(STAMP)
 	$(PY) -m pytest
 
 # The inner loop: everything but whole processes, programs run with a changed config, and verify's moto
-# accounts (the tests marked slow or account). One process: two workers would cost more to start than
-# they save here.
+# accounts (the tests marked slow or account), on both cores as the whole suite.
 test-fast: $(STAMP)
-	$(PY) -m pytest -m "not slow and not account" -n 0
+	$(PY) -m pytest -m "not slow and not account"
 
 # docs/config.md from the config contract's docstrings, and the prod diagram in docs/architecture.md (tests
 # fail when either is stale).
