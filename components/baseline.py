@@ -20,7 +20,6 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.cluster import assume_role_policy
 from components.config import (
     ClusterAutoscalerConfig,
     LimitRangeConfig,
@@ -31,6 +30,7 @@ from components.config import (
 )
 from components.database import PORT as DATABASE_PORT
 from components.mesh import ISTIO_NAMESPACE, POD_IDENTITY_AGENT
+from components.pod_identity import pod_identity_role
 from components.tags import Tags
 
 CONNECTIONS_CONFIGMAP = "platform-connections"
@@ -680,35 +680,20 @@ class Baseline(pulumi.ComponentResource):
     ) -> pulumi.Output[str]:
         """The namespace's role for reading the data tier's credentials, bound to its service accounts."""
         name = f"{self._name}-{namespace}-credentials"
-        aws_child = pulumi.ResourceOptions(parent=self)
-        tags = args.tags.layered({"Component": "baseline", "Namespace": namespace})
-        role = aws.iam.Role(
+        region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
+        reader = pod_identity_role(
+            self,
             name,
             description=f"Reads the data tier's credentials for service accounts of namespace {namespace}",
-            assume_role_policy=assume_role_policy("pods.eks.amazonaws.com", tag_session=True),
-            tags=tags.for_resource(name),
-            opts=aws_child,
-        )
-        region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self)).region
-        aws.iam.RolePolicy(
-            name,
-            role=role.name,
             policy=pulumi.Output.all(
                 pulumi.Output.all(*credentials.secret_arns), pulumi.Output.all(*credentials.key_arns), region
             ).apply(lambda parts: json.dumps(credentials_reader_policy(*parts))),
-            opts=aws_child,
+            cluster_name=args.cluster_name,
+            namespace=namespace,
+            service_accounts={f"{name}-{account}": account for account in service_accounts},
+            tags=args.tags.layered({"Component": "baseline", "Namespace": namespace}),
         )
-        for account in service_accounts:
-            aws.eks.PodIdentityAssociation(
-                f"{name}-{account}",
-                cluster_name=args.cluster_name,
-                namespace=namespace,
-                service_account=account,
-                role_arn=role.arn,
-                tags=tags.for_resource(f"{name}-{account}"),
-                opts=aws_child,
-            )
-        return role.arn
+        return reader.role.arn
 
     def _metrics_server(self, args: BaselineArgs, spec: MetricsServerSpec) -> None:
         k8s.helm.v3.Release(
@@ -729,35 +714,21 @@ class Baseline(pulumi.ComponentResource):
     def _cluster_autoscaler(self, args: BaselineArgs, spec: ClusterAutoscalerSpec) -> pulumi.Output[str]:
         """Its IAM role (EKS Pod Identity) and the chart, installed once the role can be assumed."""
         name = f"{self._name}-autoscaler"
-        aws_child = pulumi.ResourceOptions(parent=self)
-        tags = args.tags.layered({"Component": "baseline"})
-        role = aws.iam.Role(
-            name,
-            description="Cluster autoscaler: resizes the cluster's own Auto Scaling groups",
-            assume_role_policy=assume_role_policy("pods.eks.amazonaws.com", tag_session=True),
-            tags=tags.for_resource(name),
-            opts=aws_child,
-        )
         cluster_name = pulumi.Output.from_input(args.cluster_name)
         invoke = pulumi.InvokeOutputOptions(parent=self)
         region = aws.get_region_output(opts=invoke).region
         account_id = aws.get_caller_identity_output(opts=invoke).account_id
-        policy = aws.iam.RolePolicy(
+        autoscaler = pod_identity_role(
+            self,
             name,
-            role=role.name,
+            description="Cluster autoscaler: resizes the cluster's own Auto Scaling groups",
             policy=pulumi.Output.all(cluster_name, region, account_id).apply(
                 lambda ids: json.dumps(autoscaler_policy(*ids))
             ),
-            opts=aws_child,
-        )
-        association = aws.eks.PodIdentityAssociation(
-            name,
             cluster_name=cluster_name,
             namespace=AUTOSCALER_NAMESPACE,
-            service_account=AUTOSCALER_SERVICE_ACCOUNT,
-            role_arn=role.arn,
-            tags=tags.for_resource(name),
-            opts=aws_child,
+            service_accounts={name: AUTOSCALER_SERVICE_ACCOUNT},
+            tags=args.tags.layered({"Component": "baseline"}),
         )
         # Pods get Pod Identity credentials only if the association exists when they start.
         k8s.helm.v3.Release(
@@ -773,7 +744,7 @@ class Baseline(pulumi.ComponentResource):
             # A failed install or upgrade rolls back rather than leaving the autoscaler half-changed.
             atomic=True,
             opts=pulumi.ResourceOptions.merge(
-                self._k8s, pulumi.ResourceOptions(depends_on=[association, policy, *args.depends_on])
+                self._k8s, pulumi.ResourceOptions(depends_on=[*autoscaler.grants, *args.depends_on])
             ),
         )
-        return role.arn
+        return autoscaler.role.arn

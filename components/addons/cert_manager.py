@@ -20,13 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.addons.charts import pinned_release, restricted_namespace
-from components.cluster import assume_role_policy
 from components.config import ADDON_NAMESPACES, CertManagerConfig, MeshConfig
 from components.mesh import ISTIO_NAMESPACE
+from components.pod_identity import pod_identity_role
 from components.tags import Tags
 
 NAMESPACE = ADDON_NAMESPACES["cert_manager"]
@@ -190,33 +189,19 @@ class CertManager(pulumi.ComponentResource):
     ) -> None:
         """``mesh``: what made istio-system, where the certificate's secret goes."""
         super().__init__("platform:index:CertManager", name, None, opts)
-        aws_child = pulumi.ResourceOptions(parent=self)
         child = pulumi.ResourceOptions(parent=self, provider=provider)
         tags = args.tags.layered({"Component": "cert-manager"})
         namespace = restricted_namespace(f"{name}-namespace", NAMESPACE, child)
-        role = aws.iam.Role(
+        dns01 = pod_identity_role(
+            self,
             f"{name}-dns01",
             description=f"cert-manager: answers ACME DNS-01 challenges in hosted zone {args.hosted_zone_id}",
-            assume_role_policy=assume_role_policy("pods.eks.amazonaws.com", tag_session=True),
-            tags=tags.for_resource(f"{name}-dns01"),
-            opts=aws_child,
-        )
-        policy = aws.iam.RolePolicy(
-            f"{name}-dns01",
-            role=role.name,
             policy=json.dumps(dns01_policy(args.hosted_zone_id)),
-            opts=aws_child,
-        )
-        association = aws.eks.PodIdentityAssociation(
-            f"{name}-dns01",
             cluster_name=args.cluster_name,
             namespace=NAMESPACE,
-            service_account=SERVICE_ACCOUNT,
-            role_arn=role.arn,
-            tags=tags.for_resource(f"{name}-dns01"),
-            opts=aws_child,
+            service_accounts={f"{name}-dns01": SERVICE_ACCOUNT},
+            tags=tags,
         )
-        # Pods get Pod Identity credentials only if the association exists when they start.
         release = pinned_release(
             name,
             "cert-manager",
@@ -225,7 +210,7 @@ class CertManager(pulumi.ComponentResource):
             values=cert_manager_values(args),
             opts=child,
             # Pods get Pod Identity credentials only if the association exists when they start.
-            depends_on=[association, policy, *depends_on],
+            depends_on=[*dns01.grants, *depends_on],
         )
         # The chart installs the CRDs and the webhook that checks these.
         issuer = k8s.apiextensions.CustomResource(
@@ -244,7 +229,7 @@ class CertManager(pulumi.ComponentResource):
             spec=certificate_spec(args),
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[issuer, *mesh])),
         )
-        self.role_arn = role.arn
+        self.role_arn = dns01.role.arn
         self.register_outputs({"roleArn": self.role_arn})
 
 

@@ -29,15 +29,14 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.addons.charts import pinned_release, restricted_namespace
 from components.baseline import AUTOSCALER_CHART, AUTOSCALER_NAMESPACE
-from components.cluster import assume_role_policy
 from components.config import MONITORING_NAMESPACE, MonitoringConfig
 from components.mesh import ISTIO_NAMESPACE
+from components.pod_identity import PodIdentityRole, pod_identity_role
 from components.tags import Tags
 
 NAMESPACE = MONITORING_NAMESPACE
@@ -708,10 +707,9 @@ class Monitoring(pulumi.ComponentResource):
         after: list[pulumi.Resource] = [namespace, storage_class, admin_secret, *args.depends_on]
         self.alert_role_arn = None
         if args.alert_topic_arn is not None:
-            role, association, policy = self._alert_publisher(args, args.alert_topic_arn)
-            self.alert_role_arn = role.arn
-            # Pods get Pod Identity credentials only if the association exists when they start.
-            after += [association, policy]
+            publisher = self._alert_publisher(args, args.alert_topic_arn)
+            self.alert_role_arn = publisher.role.arn
+            after += publisher.grants
         release = pinned_release(
             name,
             "kube-prometheus-stack",
@@ -772,35 +770,18 @@ class Monitoring(pulumi.ComponentResource):
             )
         self.register_outputs({"alertRoleArn": self.alert_role_arn})
 
-    def _alert_publisher(
-        self, args: MonitoringArgs, topic_arn: pulumi.Input[str]
-    ) -> tuple[aws.iam.Role, aws.eks.PodIdentityAssociation, aws.iam.RolePolicy]:
+    def _alert_publisher(self, args: MonitoringArgs, topic_arn: pulumi.Input[str]) -> PodIdentityRole:
         """Alertmanager's role: publish to the alert topic, bound to its service account by Pod Identity."""
         name = f"{self._name}-alerts"
-        aws_child = pulumi.ResourceOptions(parent=self)
-        tags = args.tags.layered({"Component": "monitoring"})
-        role = aws.iam.Role(
+        return pod_identity_role(
+            self,
             name,
             description="Alertmanager: publishes the platform's alerts to their SNS topic",
-            assume_role_policy=assume_role_policy("pods.eks.amazonaws.com", tag_session=True),
-            tags=tags.for_resource(name),
-            opts=aws_child,
-        )
-        policy = aws.iam.RolePolicy(
-            name,
-            role=role.name,
             policy=pulumi.Output.all(topic_arn, args.alert_topic_key_arn).apply(
                 lambda ids: json.dumps(alert_publisher_policy(ids[0], ids[1]))
             ),
-            opts=aws_child,
-        )
-        association = aws.eks.PodIdentityAssociation(
-            name,
             cluster_name=args.cluster_name,
             namespace=NAMESPACE,
-            service_account=ALERTMANAGER_SERVICE_ACCOUNT,
-            role_arn=role.arn,
-            tags=tags.for_resource(name),
-            opts=aws_child,
+            service_accounts={name: ALERTMANAGER_SERVICE_ACCOUNT},
+            tags=args.tags.layered({"Component": "monitoring"}),
         )
-        return role, association, policy

@@ -35,8 +35,8 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.addons.charts import pinned_release, restricted_namespace
-from components.cluster import assume_role_policy
 from components.config import ADDON_NAMESPACES, VeleroConfig
+from components.pod_identity import pod_identity_role
 from components.shared import customer_managed_key
 from components.tags import Tags
 
@@ -518,29 +518,16 @@ class Velero(pulumi.ComponentResource):
         tags: Tags,
     ) -> tuple[aws.iam.Role, list[pulumi.Resource]]:
         name = f"{self._name}-server"
-        child = pulumi.ResourceOptions(parent=self)
-        role = aws.iam.Role(
+        server = pod_identity_role(
+            self,
             name,
             description="Velero: writes the cluster's backups to its bucket and snapshots its volumes",
-            assume_role_policy=assume_role_policy("pods.eks.amazonaws.com", tag_session=True),
-            tags=tags.for_resource(name),
-            opts=child,
-        )
-        policy = aws.iam.RolePolicy(
-            name,
-            role=role.name,
             policy=pulumi.Output.all(bucket.arn, key.arn, region, account_id).apply(
                 lambda ids: json.dumps(velero_policy(*ids))
             ),
-            opts=child,
-        )
-        association = aws.eks.PodIdentityAssociation(
-            name,
             cluster_name=args.cluster_name,
             namespace=NAMESPACE,
-            service_account=SERVICE_ACCOUNT,
-            role_arn=role.arn,
-            tags=tags.for_resource(name),
-            opts=child,
+            service_accounts={name: SERVICE_ACCOUNT},
+            tags=tags,
         )
-        return role, [policy, association]
+        return server.role, server.grants
