@@ -331,6 +331,7 @@ def test_the_parameters_are_the_platform_s_registries_limits_and_labels():
     assert "parameters" not in found["K8sNonRootSecurityContext"].inputs["spec"]
 
 
+@pytest.mark.slow
 def test_configured_registries_are_allowed_besides_the_platform_s():
     plan = run_with("prod", "addons", gatekeeper={"allowedRegistries": ["public.ecr.aws/my-team/"]})
     registries = constraints(plan)["K8sAllowedRegistries"].inputs["spec"]["parameters"]["registries"]

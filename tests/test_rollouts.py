@@ -175,6 +175,7 @@ def test_a_failing_success_rate_aborts_the_canary():
     assert query.startswith("scalar(")
 
 
+@pytest.mark.slow
 def test_the_threshold_comes_from_config():
     plan = run_with("prod", "addons", rollouts={"successRateThreshold": 0.95, "failureLimit": 0})
     (metric,) = part(plan).one(ANALYSIS).inputs["spec"]["metrics"]

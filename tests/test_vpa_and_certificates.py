@@ -92,6 +92,7 @@ def test_cert_manager_is_off_by_default_and_the_gateway_reads_the_secret_made_by
         assert not [r for r in plan.resources if r.type.startswith("kubernetes:cert-manager.io/")]
 
 
+@pytest.mark.slow
 def test_the_pinned_chart_installs_its_crds_and_runs_highly_available(issuing):
     release = issuing.one(RELEASE).inputs
     assert (release["chart"], release["version"]) == ("cert-manager", "v1.21.1")
@@ -114,6 +115,7 @@ def test_the_pinned_chart_installs_its_crds_and_runs_highly_available(issuing):
     }
 
 
+@pytest.mark.slow
 def test_the_dns01_role_may_only_answer_challenges_in_the_configured_zone(issuing):
     association = issuing.one("aws:eks/podIdentityAssociation:PodIdentityAssociation")
     assert (association.inputs["namespace"], association.inputs["serviceAccount"]) == (
@@ -142,6 +144,7 @@ def test_the_dns01_role_may_only_answer_challenges_in_the_configured_zone(issuin
     assert association.urn in issuing.one(RELEASE).dependencies
 
 
+@pytest.mark.slow
 def test_an_acme_issuer_writes_the_gateway_s_certificate_into_the_secret_it_reads(issuing):
     issuer = issuing.one("kubernetes:cert-manager.io/v1:ClusterIssuer")
     acme = issuer.inputs["spec"]["acme"]
@@ -187,6 +190,7 @@ def test_config_needs_gateway_hosts_to_certify():
     assert "list them first" in found["platform:addons.certManager.enabled"]
 
 
+@pytest.mark.slow
 def test_the_admission_and_delivery_add_ons_cost_nothing_on_the_aws_bill():
     # Their pods run on the general nodes already priced; cert-manager's role and association are free.
     base = stack_plan("prod")
@@ -200,6 +204,7 @@ def test_the_admission_and_delivery_add_ons_cost_nothing_on_the_aws_bill():
     assert estimate(dev).total == pytest.approx(estimate(without).total)
 
 
+@pytest.mark.slow
 def test_the_issuer_and_certificate_match_cert_manager_s_crds():
     plan = run_with("prod", "addons", certManager=CERT_MANAGER)
     manifests = objects(plan)
