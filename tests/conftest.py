@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from components.config import ConfigError, ConfigIssue, parse_stack_config
 from offline import cli
 from offline.emulation.account import ACCOUNT_ENVIRONMENT, account_process
 from offline.emulation.lean import lean_moto
@@ -84,6 +85,14 @@ DEPLOY = {
 def with_deploy(values: Mapping[str, Any], project: str = "platform") -> dict[str, Any]:
     """``values`` (decoded config keys) with a valid ``<project>:deploy`` unless they have their own."""
     return {f"{project}:deploy": DEPLOY["platform:deploy"], **values}
+
+
+def refused_config(values: Mapping[str, Any], stack: str) -> list[ConfigIssue]:
+    """What the config refuses in ``values`` (decoded config keys, a valid deploy section added): fails the
+    test when it takes them."""
+    with pytest.raises(ConfigError) as raised:
+        parse_stack_config(with_deploy(values), stack=stack)
+    return raised.value.issues
 
 
 def raw_stack_config(stack: str) -> dict[str, str]:

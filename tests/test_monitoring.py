@@ -19,12 +19,12 @@ from components.addons.monitoring import (
     platform_rules,
     retention_size,
 )
-from components.config import ADDON_NAMESPACES, ConfigError, parse_stack_config
+from components.config import ADDON_NAMESPACES, parse_stack_config
 from offline import crds
 from offline.cost import estimate
 from offline.manifests import objects
 from offline.runner import Plan, RecordedResource
-from tests.conftest import stack_plan, with_deploy
+from tests.conftest import refused_config, stack_plan, with_deploy
 from tests.plans import run_with, stack_names
 
 MONITORING = "platform:index:Monitoring"
@@ -530,31 +530,17 @@ BAD_KEYS = [
 def test_a_bad_monitoring_key_is_reported_at_its_path(
     stack: str, keys: dict[str, Any], path: str, message: str
 ) -> None:
-    with pytest.raises(ConfigError) as info:
-        # Velero backs up a namespace of its own, so that turning monitoring off leaves it one; and no canary
-        # analysis asks Prometheus.
-        addons = {
-            "monitoring": keys,
-            "velero": {"extraNamespaces": ["agents"]},
-            "rollouts": {"enabled": False},
-        }
-        parse_stack_config(with_deploy({"platform:addons": addons}), stack=stack)
-    assert [issue.path for issue in info.value.issues] == [path]
-    assert message in info.value.issues[0].message
+    # Velero backs up a namespace of its own, so that turning monitoring off leaves it one; and no canary
+    # analysis asks Prometheus.
+    addons = {"monitoring": keys, "velero": {"extraNamespaces": ["agents"]}, "rollouts": {"enabled": False}}
+    issues = refused_config({"platform:addons": addons}, stack)
+    assert [issue.path for issue in issues] == [path]
+    assert message in issues[0].message
 
 
 def test_the_dashboards_need_an_istio_that_publishes_them() -> None:
-    with pytest.raises(ConfigError) as info:
-        parse_stack_config(
-            with_deploy(
-                {
-                    "platform:mesh": {"istioVersion": "1.23.2"},
-                    "platform:addons": {"tracing": {"enabled": False}},
-                }
-            ),
-            stack="dev",
-        )
-    assert [str(issue) for issue in info.value.issues] == [
+    values = {"platform:mesh": {"istioVersion": "1.23.2"}, "platform:addons": {"tracing": {"enabled": False}}}
+    assert [str(issue) for issue in refused_config(values, "dev")] == [
         "platform:addons.monitoring.enabled: Grafana loads the mesh's dashboards from its Istio release, "
         "published as it expects from Istio 1.24; platform:mesh.istioVersion is 1.23.2"
     ]
@@ -593,12 +579,9 @@ def test_an_application_namespace_may_not_take_an_add_on_s() -> None:
         "platform:addons": on,
         "platform:mesh": {"gatewayHosts": ["a.b.io"]},
     }
-    with pytest.raises(ConfigError) as info:
-        parse_stack_config(with_deploy(values), stack="dev")
-    assert sorted(issue.path for issue in info.value.issues) == sorted(
-        f"platform:namespaces.{name}" for name in owned
-    )
-    messages = {issue.path: issue.message for issue in info.value.issues}
+    issues = refused_config(values, "dev")
+    assert sorted(issue.path for issue in issues) == sorted(f"platform:namespaces.{name}" for name in owned)
+    messages = {issue.path: issue.message for issue in issues}
     assert "monitoring add-on's own namespace" in messages["platform:namespaces.monitoring"]
     assert "certManager add-on's own namespace" in messages["platform:namespaces.cert-manager"]
     off = {
