@@ -24,7 +24,7 @@ import pulumi_kubernetes as k8s
 
 from components.addons.charts import pinned_release, restricted_namespace
 from components.config import ADDON_NAMESPACES, CertManagerConfig, MeshConfig
-from components.mesh import ISTIO_NAMESPACE
+from components.mesh import ISTIO_NAMESPACE, MANAGED
 from components.pod_identity import pod_identity_role
 from components.tags import Tags
 
@@ -217,7 +217,7 @@ class CertManager(pulumi.ComponentResource):
             f"{name}-issuer",
             api_version=API,
             kind="ClusterIssuer",
-            metadata={"name": ISSUER, "labels": _MANAGED},
+            metadata={"name": ISSUER, "labels": MANAGED},
             spec=cluster_issuer_spec(args),
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[release])),
         )
@@ -225,12 +225,9 @@ class CertManager(pulumi.ComponentResource):
             f"{name}-certificate",
             api_version=API,
             kind="Certificate",
-            metadata={"name": CERTIFICATE, "namespace": ISTIO_NAMESPACE, "labels": _MANAGED},
+            metadata={"name": CERTIFICATE, "namespace": ISTIO_NAMESPACE, "labels": MANAGED},
             spec=certificate_spec(args),
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[issuer, *mesh])),
         )
         self.role_arn = dns01.role.arn
         self.register_outputs({"roleArn": self.role_arn})
-
-
-_MANAGED = {"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of": "platform"}

@@ -14,6 +14,9 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.baseline import NAMESPACE_LABEL
+from components.mesh import MANAGED
+
 
 @dataclass(frozen=True)
 class Chart:
@@ -49,17 +52,13 @@ CHARTS: dict[str, Chart] = {
 """Chart name -> its pin."""
 
 
-MANAGED = {"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of": "platform"}
-"""Labels of every Kubernetes object the add-ons make."""
-
-
 def restricted_namespace(
     resource_name: str, namespace: str, opts: pulumi.ResourceOptions
 ) -> k8s.core.v1.Namespace:
     """An add-on's own namespace under Pod Security ``restricted``, which each add-on's pods meet as its
     values set them (node-exporter, which cannot, runs in kube-system)."""
     labels = {
-        "kubernetes.io/metadata.name": namespace,
+        NAMESPACE_LABEL: namespace,
         "pod-security.kubernetes.io/enforce": "restricted",
         "pod-security.kubernetes.io/enforce-version": "latest",
         **MANAGED,

@@ -33,9 +33,9 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.addons.charts import pinned_release, restricted_namespace
-from components.baseline import AUTOSCALER_CHART, AUTOSCALER_NAMESPACE
+from components.baseline import AUTOSCALER_CHART, AUTOSCALER_NAMESPACE, NAMESPACE_LABEL
 from components.config import MONITORING_NAMESPACE, MonitoringConfig
-from components.mesh import ISTIO_NAMESPACE
+from components.mesh import ISTIO_NAMESPACE, MANAGED
 from components.pod_identity import PodIdentityRole, pod_identity_role
 from components.tags import Tags
 
@@ -90,8 +90,6 @@ EKS_CONTROL_PLANE = ("kubeControllerManager", "kubeScheduler", "kubeEtcd", "kube
 metrics listen on the node's loopback): left on, each is a target down and an alert that always fires."""
 REPLACED_DEFAULT_RULES = ("KubeNodeNotReady", "KubePodCrashLooping", "KubePersistentVolumeFillingUp")
 """The chart's alerts that :func:`platform_rules` replaces, so one failure pages once."""
-NAMESPACE_LABEL = "kubernetes.io/metadata.name"
-MANAGED = {"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of": "platform"}
 ZONE = "topology.kubernetes.io/zone"
 
 

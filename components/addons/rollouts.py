@@ -26,7 +26,7 @@ import pulumi_kubernetes as k8s
 
 from components.addons.charts import pinned_release, restricted_namespace
 from components.config import ADDON_NAMESPACES, MeshConfig, RolloutConfig, RolloutsConfig
-from components.mesh import CANARY, ISTIO_NAMESPACE, STABLE, virtual_service_name
+from components.mesh import CANARY, ISTIO_NAMESPACE, MANAGED, STABLE, virtual_service_name
 
 NAMESPACE = ADDON_NAMESPACES["rollouts"]
 API = "argoproj.io/v1alpha1"
@@ -259,7 +259,7 @@ class Rollouts(pulumi.ComponentResource):
                 f"{name}-analysis-{namespace_name}",
                 api_version=API,
                 kind="AnalysisTemplate",
-                metadata={"name": ANALYSIS, "namespace": namespace_name, "labels": _MANAGED},
+                metadata={"name": ANALYSIS, "namespace": namespace_name, "labels": MANAGED},
                 spec=analysis_template_spec(args),
                 opts=after,
             )
@@ -270,7 +270,7 @@ class Rollouts(pulumi.ComponentResource):
                 f"{name}-{service_name}",
                 api_version=API,
                 kind="Rollout",
-                metadata={"name": service_name, "namespace": service.namespace, "labels": _MANAGED},
+                metadata={"name": service_name, "namespace": service.namespace, "labels": MANAGED},
                 spec=rollout_spec(service_name, service),
                 opts=pulumi.ResourceOptions.merge(
                     after, pulumi.ResourceOptions(depends_on=[templates[service.namespace]])
@@ -279,6 +279,3 @@ class Rollouts(pulumi.ComponentResource):
             for service_name, service in args.services.items()
         }
         self.register_outputs({"rollouts": list(self.rollouts)})
-
-
-_MANAGED = {"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of": "platform"}

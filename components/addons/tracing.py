@@ -22,8 +22,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.addons.charts import pinned_release, restricted_namespace
+from components.baseline import NAMESPACE_LABEL
 from components.config import TRACING_NAMESPACE, TracingConfig
-from components.mesh import ISTIO_NAMESPACE, TracingProvider
+from components.mesh import ISTIO_NAMESPACE, MANAGED, TracingProvider
 
 NAMESPACE = TRACING_NAMESPACE
 """The collector's namespace: outside the mesh (no sidecar of its own, nothing traced twice)."""
@@ -41,8 +42,6 @@ COLLECTOR_POD = {"app.kubernetes.io/name": "opentelemetry-collector", "app.kuber
 """The chart's selector labels of the collector's pods (``opentelemetry-collector.selectorLabels``)."""
 UNUSED_RECEIVER_PORTS = ("jaeger-compact", "jaeger-thrift", "jaeger-grpc", "zipkin")
 """Ports the chart opens by default for receivers this collector does not run."""
-NAMESPACE_LABEL = "kubernetes.io/metadata.name"
-MANAGED = {"app.kubernetes.io/managed-by": "pulumi", "app.kubernetes.io/part-of": "platform"}
 RUN_AS = 10001
 """The uid and gid the collector's images run as (their Dockerfile's USER)."""
 
