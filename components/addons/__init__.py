@@ -92,8 +92,9 @@ class Addons(pulumi.ComponentResource):
             namespace: args.created_namespaces.get(namespace, namespace) for namespace in args.namespaces
         }
         config = args.config
-        self.alarms = (
-            Alarms(
+        self.alarms = self.monitoring = self.tracing = self.velero = None
+        if config.alarms.enabled:
+            self.alarms = Alarms(
                 f"{name}-alarms",
                 AlarmsArgs.from_config(
                     config.alarms,
@@ -104,11 +105,8 @@ class Addons(pulumi.ComponentResource):
                 ),
                 opts=child,
             )
-            if config.alarms.enabled
-            else None
-        )
-        self.monitoring = (
-            Monitoring(
+        if config.monitoring.enabled:
+            self.monitoring = Monitoring(
                 f"{name}-monitoring",
                 self._alerts_to_the_alarms_topic(
                     MonitoringArgs.from_config(
@@ -126,11 +124,8 @@ class Addons(pulumi.ComponentResource):
                 ),
                 opts=child,
             )
-            if config.monitoring.enabled
-            else None
-        )
-        self.tracing = (
-            Tracing(
+        if config.tracing.enabled:
+            self.tracing = Tracing(
                 f"{name}-tracing",
                 TracingArgs.from_config(
                     config.tracing,
@@ -144,11 +139,8 @@ class Addons(pulumi.ComponentResource):
                 ),
                 opts=child,
             )
-            if config.tracing.enabled
-            else None
-        )
-        self.velero = (
-            Velero(
+        if config.velero.enabled:
+            self.velero = Velero(
                 f"{name}-velero",
                 VeleroArgs.from_config(
                     config.velero,
@@ -163,9 +155,6 @@ class Addons(pulumi.ComponentResource):
                 ),
                 opts=child,
             )
-            if config.velero.enabled
-            else None
-        )
         self._admission_and_delivery(name, args)
         self.register_outputs({})
 
