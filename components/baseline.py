@@ -31,6 +31,7 @@ from components.config import (
 from components.database import PORT as DATABASE_PORT
 from components.mesh import ISTIO_NAMESPACE, POD_IDENTITY_AGENT
 from components.pod_identity import pod_identity_role
+from components.shared import account_and_region
 from components.tags import Tags
 
 CONNECTIONS_CONFIGMAP = "platform-connections"
@@ -715,9 +716,7 @@ class Baseline(pulumi.ComponentResource):
         """Its IAM role (EKS Pod Identity) and the chart, installed once the role can be assumed."""
         name = f"{self._name}-autoscaler"
         cluster_name = pulumi.Output.from_input(args.cluster_name)
-        invoke = pulumi.InvokeOutputOptions(parent=self)
-        region = aws.get_region_output(opts=invoke).region
-        account_id = aws.get_caller_identity_output(opts=invoke).account_id
+        account_id, region = account_and_region(self)
         autoscaler = pod_identity_role(
             self,
             name,

@@ -10,6 +10,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
+from components.shared import account_and_region
 from components.subnets import TIERS, Tier, endpoint_subnet, plan_subnets
 from components.tags import Tags
 from components.zones import EKS_UNSUPPORTED_ZONE_IDS
@@ -377,9 +378,7 @@ class Network(pulumi.ComponentResource):
             tags=self._tags.for_resource(name),
             opts=self._child(),
         )
-        invoke = pulumi.InvokeOutputOptions(parent=self)
-        account_id = aws.get_caller_identity_output(opts=invoke).account_id
-        region = aws.get_region_output(opts=invoke).region
+        account_id, region = account_and_region(self)
         role = aws.iam.Role(
             name,
             description=f"Lets VPC flow logs of {self._name} write to their log group",

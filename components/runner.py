@@ -25,6 +25,7 @@ import pulumi_aws as aws
 
 from components.cluster import assume_role_policy
 from components.config import RunnerConfig
+from components.shared import account_and_region
 from components.tags import Tags
 
 ANYWHERE = "0.0.0.0/0"
@@ -192,9 +193,7 @@ class DeployRunner(pulumi.ComponentResource):
             tags=tags.for_resource(f"{name}-logs"),
             opts=child,
         )
-        invoke = pulumi.InvokeOutputOptions(parent=self)
-        region = aws.get_region_output(opts=invoke).region
-        account_id = aws.get_caller_identity_output(opts=invoke).account_id
+        account_id, region = account_and_region(self)
         role = aws.iam.Role(
             f"{name}-role",
             description=f"Runs the builds of CodeBuild project {args.project_name}, and nothing else",

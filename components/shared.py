@@ -146,6 +146,14 @@ def key_policy(
     return {"Version": "2012-10-17", "Statement": statements}
 
 
+def account_and_region(
+    parent: pulumi.Resource, provider: aws.Provider | None = None
+) -> tuple[pulumi.Output[str], pulumi.Output[str]]:
+    """The account ID and region the stack deploys into (``provider``'s, or the default provider's)."""
+    invoke = pulumi.InvokeOutputOptions(parent=parent, provider=provider)
+    return aws.get_caller_identity_output(opts=invoke).account_id, aws.get_region_output(opts=invoke).region
+
+
 def customer_managed_key(
     parent: pulumi.Resource,
     name: str,
@@ -162,9 +170,7 @@ def customer_managed_key(
     """A rotating KMS key with an alias and an explicit policy (:func:`key_policy`: used only through
     ``services``, by CloudWatch Logs, or by the AWS services that publish to a topic under it); protected
     with the data it encrypts, since losing it loses that. Made in ``provider``'s region, or the stack's."""
-    invoke = pulumi.InvokeOutputOptions(parent=parent, provider=provider)
-    account_id = aws.get_caller_identity_output(opts=invoke).account_id
-    region = aws.get_region_output(opts=invoke).region
+    account_id, region = account_and_region(parent, provider)
     key = aws.kms.Key(
         name,
         description=description,

@@ -11,7 +11,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import pulumi
-import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from components.addons.alarms import Alarms, AlarmsArgs, Watched
@@ -23,6 +22,7 @@ from components.addons.tracing import Tracing, TracingArgs
 from components.addons.velero import Velero, VeleroArgs
 from components.addons.vpa import Vpa, VpaArgs
 from components.config import AddonsConfig, MeshConfig
+from components.shared import account_and_region
 from components.tags import Tags
 
 GENERAL_NODES = {"role": "general-compute"}
@@ -173,11 +173,7 @@ class Addons(pulumi.ComponentResource):
         provider, depends_on = args.provider, tuple(args.depends_on)
         self.gatekeeper = self.rollouts = self.vpa = self.cert_manager = None
         if config.gatekeeper.enabled:
-            invoke = pulumi.InvokeOutputOptions(parent=self)
-            own_registry = pulumi.Output.all(
-                aws.get_caller_identity_output(opts=invoke).account_id,
-                aws.get_region_output(opts=invoke).region,
-            ).apply(lambda ids: ecr_registry(*ids))
+            own_registry = pulumi.Output.all(*account_and_region(self)).apply(lambda ids: ecr_registry(*ids))
             self.gatekeeper = Gatekeeper(
                 f"{name}-gatekeeper",
                 GatekeeperArgs.from_config(

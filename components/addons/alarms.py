@@ -40,7 +40,7 @@ from components.config import (
     NatAlarmsConfig,
     StackConfig,
 )
-from components.shared import customer_managed_key
+from components.shared import account_and_region, customer_managed_key
 from components.tags import Tags
 
 if TYPE_CHECKING:
@@ -441,9 +441,7 @@ class Alarms(pulumi.ComponentResource):
             tags=tags.for_resource(f"{name}-topic"),
             opts=child,
         )
-        invoke = pulumi.InvokeOutputOptions(parent=self)
-        account_id = aws.get_caller_identity_output(opts=invoke).account_id
-        region = aws.get_region_output(opts=invoke).region
+        account_id, region = account_and_region(self)
         policy = aws.sns.TopicPolicy(
             f"{name}-topic",
             arn=topic.arn,

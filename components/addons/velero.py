@@ -37,7 +37,7 @@ import pulumi_kubernetes as k8s
 from components.addons.charts import pinned_release, restricted_namespace
 from components.config import ADDON_NAMESPACES, VeleroConfig
 from components.pod_identity import pod_identity_role
-from components.shared import customer_managed_key
+from components.shared import account_and_region, customer_managed_key
 from components.tags import Tags
 
 NAMESPACE = ADDON_NAMESPACES["velero"]
@@ -393,9 +393,7 @@ class Velero(pulumi.ComponentResource):
         super().__init__("platform:index:Velero", name, None, opts)
         self._name = name
         tags = args.tags.layered({"Component": "velero"})
-        invoke = pulumi.InvokeOutputOptions(parent=self)
-        account_id = aws.get_caller_identity_output(opts=invoke).account_id
-        region = aws.get_region_output(opts=invoke).region
+        account_id, region = account_and_region(self)
         key = customer_managed_key(
             self,
             f"{name}-kms",
