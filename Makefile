@@ -4,6 +4,11 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STACK  ?= dev
 STAMP   = $(VENV)/.installed
+# Python writes the bytecode of the project's modules and pytest's rewritten tests to __pycache__ (ignored by
+# git) and reuses it, unless PYTHONDONTWRITEBYTECODE is set, as on some machines: then every process (each
+# test worker, the emulated account, each whole-process test) compiles them all again, 4 s a worker.
+unexport PYTHONDONTWRITEBYTECODE
+
 # The packages mypy checks: those of the layout that exist so far.
 TYPED   = $(wildcard components offline policy verify)
 
