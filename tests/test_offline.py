@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import runpy
 from pathlib import Path
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -150,6 +151,30 @@ def test_two_resources_of_one_urn_fail_the_run_as_the_engine_refuses_them():
         EmulationError, match="Duplicate resource URN 'urn:pulumi:dev::platform::test:index:Part::a'"
     ):
         run_under_mocks(lambda: [Part("a"), Part("a")], {}, "dev", emulate=False)
+
+
+def test_a_run_captures_no_call_stacks_and_leaves_the_sdk_and_collector_as_it_found_them(monkeypatch):
+    import gc
+    import traceback
+
+    from pulumi.runtime import resource as sdk_resource
+
+    captured: list[int] = []
+    extract_stack = traceback.extract_stack
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        captured.append(1)
+        return extract_stack(*args, **kwargs)
+
+    monkeypatch.setattr(traceback, "extract_stack", counted)
+    threshold, capture = gc.get_threshold(), sdk_resource._get_stack_trace
+    resources, _ = run_under_mocks(lambda: _vpc_with_subnets("10.0.1.0/24"), {}, "dev", emulate=False)
+    assert len(resources) == 2, "the program ran"
+    assert captured == [], "the mocks drop source positions; the runner does not make the SDK capture them"
+    assert (gc.get_threshold(), sdk_resource._get_stack_trace) == (threshold, capture)
+    # Outside a run, the SDK captures a stack again, as under the engine.
+    sdk_resource._get_stack_trace()
+    assert captured == [1]
 
 
 def test_emulated_ids_are_the_accounts_own():
