@@ -523,3 +523,20 @@ def test_eks_creates_a_node_group_only_at_the_cluster_s_version():
         run_under_mocks(lambda: _node_group_of("m5.large", None, "1.33"), {}, "dev")
     resources, _ = run_under_mocks(lambda: _node_group_of("m5.large", None, "1.34"), {}, "dev")
     assert [r.inputs["version"] for r in resources if r.type == NODE_GROUP] == ["1.34"]
+
+
+def test_eks_refuses_a_role_arn_of_no_aws_partition():
+    """CreateCluster's role must be an IAM role ARN of a partition AWS has (moto's check, its partition list
+    read once per process: offline.emulation.lean)."""
+
+    def cluster_of_role(arn: str) -> None:
+        vpc = aws.ec2.Vpc("vpc", cidr_block="10.0.0.0/16")
+        subnet = aws.ec2.Subnet(
+            "subnet", vpc_id=vpc.id, cidr_block="10.0.1.0/24", availability_zone="us-east-1b"
+        )
+        aws.eks.Cluster("eks", name="c", version="1.34", role_arn=arn, vpc_config={"subnet_ids": [subnet.id]})
+
+    with pytest.raises(EmulationError, match="Invalid Role Arn: 'arn:nowhere:iam::123456789012:role/r'"):
+        run_under_mocks(lambda: cluster_of_role("arn:nowhere:iam::123456789012:role/r"), {}, "dev")
+    resources, _ = run_under_mocks(lambda: cluster_of_role("arn:aws-cn:iam::123456789012:role/r"), {}, "dev")
+    assert [r.name for r in resources if r.type == "aws:eks/cluster:Cluster"] == ["eks"]

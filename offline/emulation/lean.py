@@ -15,8 +15,10 @@ from typing import Any
 def lean_moto() -> None:
     """Applies each saving below, once."""
     _parse_botocore_data_once()
+    _list_botocore_services_once()
     _no_key_pairs_for_symmetric_keys()
     _list_each_response_class_once()
+    _partitions_once_for_eks_roles()
 
 
 def _parse_botocore_data_once() -> None:
@@ -40,6 +42,25 @@ def _parse_botocore_data_once() -> None:
     JSONFileLoader.load_file = load_file
 
 
+def _list_botocore_services_once() -> None:
+    """Each botocore session's loader lists the services its data holds by walking the data directories
+    (some four hundred services, each a directory of API versions), and moto makes a session for every
+    client and region list: eighteen walks of the same installed tree before the account's first answer,
+    a fifth of its start. The listing is the installed package's, so this process walks each once."""
+    from botocore.loaders import Loader
+
+    walk = Loader.list_available_services
+    listed: dict[tuple[tuple[str, ...], str], list[str]] = {}
+
+    def list_available_services(loader: Loader, type_name: str) -> list[str]:
+        key = (tuple(loader.search_paths), type_name)
+        if key not in listed:
+            listed[key] = walk(loader, type_name)
+        return list(listed[key])
+
+    Loader.list_available_services = list_available_services
+
+
 def _no_key_pairs_for_symmetric_keys() -> None:
     """moto gives every KMS key an RSA key pair, a tenth of a second each, though a symmetric key has no
     public key in AWS (GetPublicKey refuses it). Only asymmetric keys get one here."""
@@ -59,3 +80,20 @@ def _list_each_response_class_once() -> None:
     from moto.core import responses
 
     responses.method_names_from_class = functools.cache(responses.method_names_from_class)
+
+
+def _partitions_once_for_eks_roles() -> None:
+    """moto's EKS checks each role ARN's partition against a list it gets from a new boto3 session, made
+    afresh for every cluster, node group and Pod Identity association: 25 ms each, for botocore's fixed
+    list of partitions. The check stays; the list is read once."""
+    from moto.eks import utils
+
+    partitions = tuple(utils.Session().get_available_partitions())
+
+    class _Partitions:
+        """What the check asks of a session."""
+
+        def get_available_partitions(self) -> list[str]:
+            return list(partitions)
+
+    utils.Session = _Partitions
