@@ -4,7 +4,7 @@ import gc
 import os
 import sys
 
-from offline.emulation.account import account_process
+from offline.emulation.process import account_process
 
 # Every command runs the program in the emulated account (but the benchmarks' --echo-mocks baseline):
 # its process starts now, so that its own start overlaps the imports of the commands.

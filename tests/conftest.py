@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from components.config import ConfigError, ConfigIssue, parse_stack_config
 from offline import cli
-from offline.emulation.account import ACCOUNT_ENVIRONMENT, account_process
 from offline.emulation.lean import lean_moto
+from offline.emulation.process import ACCOUNT_ENVIRONMENT, account_process
 from offline.runner import PROJECT_DIR, Plan, read_stack_file, run_program, stack_file
 
 # The verify tests build accounts in moto in this process: as lean as the emulated account's.

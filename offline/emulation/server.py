@@ -1,6 +1,6 @@
 """The emulated AWS account's own process: ``python -m offline.emulation.server``.
 
-It answers the requests of :mod:`offline.emulation.account` on its standard input and output, one
+It answers the requests of :mod:`offline.emulation.process` on its standard input and output, one
 pickled request and one pickled reply at a time: ``("open", region, seed)`` empties the account,
 ``("resource", ...)`` and ``("call", ...)`` are the mocks' two questions, answered by
 :class:`~offline.emulation.core.AwsEmulator`. moto works here, on the other core, while the program
