@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import functools
 import gc
+import hashlib
 import json
 import os
+import pickle
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from typer.testing import CliRunner
@@ -34,12 +36,47 @@ os.environ.update(ACCOUNT_ENVIRONMENT)
 lean_moto()
 
 
+_SHARED_PLANS: list[Path] = []
+"""Where this test worker and the others of its run leave the plans they record (set per session)."""
+
+
 @functools.cache
 def _recorded(stack: str, config: tuple[tuple[str, str], ...]) -> Plan:
-    plan = run_program(dict(config), stack)
+    plan = shared_plan(_SHARED_PLANS[0] if _SHARED_PLANS else None, stack, config, run_program)
     # Kept for the session: the collector's full passes need not walk it (nor what the run imported) again.
     gc.freeze()
     return plan
+
+
+def shared_plan(
+    directory: Path | None,
+    stack: str,
+    config: tuple[tuple[str, str], ...],
+    run: Callable[[dict[str, str], str], Plan],
+) -> Plan:
+    """The plan another worker of this run already recorded for the same stack and config, or else a run
+    of it, left in ``directory`` for the others. A worker never waits for another: two that need a plan at
+    once both run it, as each would alone."""
+    if directory is None:
+        return run(dict(config), stack)
+    path = directory / f"{hashlib.sha256(repr((stack, config)).encode()).hexdigest()}.pickle"
+    if path.exists():
+        return cast(Plan, pickle.loads(path.read_bytes()))
+    plan = run(dict(config), stack)
+    written = path.with_name(f"{path.name}.{os.getpid()}")
+    written.write_bytes(pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL))
+    written.replace(path)
+    return plan
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _plans_shared_by_the_workers(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> None:
+    """Each worker of a run records the three stacks and many configs the others need too: one worker's
+    plan serves the rest (through the run's temporary directory, which pytest removes with later runs)."""
+    if worker_id != "master":
+        directory = tmp_path_factory.getbasetemp().parent / "plans"
+        directory.mkdir(exist_ok=True)
+        _SHARED_PLANS[:] = [directory]
 
 
 def _runs_tests(config: pytest.Config) -> bool:
