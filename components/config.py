@@ -16,6 +16,7 @@ Defaults are prod's secure figures; dev loosens them explicitly in its stack fil
 """
 
 import contextlib
+import copy
 import difflib
 import ipaddress
 import json
@@ -2013,17 +2014,30 @@ _UniqueKeyLoader.add_constructor(
 
 
 def read_stack_file_config(path: Path) -> dict[str, Any]:
-    """The ``config:`` mapping of a ``Pulumi.<stack>.yaml``-shaped file, as YAML decodes it.
+    """The ``config:`` mapping of a ``Pulumi.<stack>.yaml``-shaped file, as YAML decodes it: a fresh copy.
 
     Raises StackFileError when the file is missing or unreadable, is not YAML, or is not a mapping whose
-    ``config`` is a mapping.
+    ``config`` is a mapping. A text read before is not parsed again (PyYAML takes some 30 ms over a stack
+    file, and the offline tools and their tests read each many times).
     """
     if not path.is_file():
         raise StackFileError(f"{path}: no such stack file")
     try:
-        document = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)
+        text = path.read_text()
     except OSError as error:
         raise StackFileError(f"{path}: cannot read it: {error.strerror or error}") from None
+    if text not in _PARSED:
+        _PARSED[text] = _parse_stack_file_config(text, path)
+    return copy.deepcopy(_PARSED[text])
+
+
+_PARSED: dict[str, dict[str, Any]] = {}
+"""Stack file text -> its ``config`` mapping, for the texts that were one."""
+
+
+def _parse_stack_file_config(text: str, path: Path) -> dict[str, Any]:
+    try:
+        document = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

@@ -1144,3 +1144,16 @@ def test_each_instance_family_runs_on_the_ami_type_of_its_architecture_and_accel
                 f"{instance_type} runs on {ami_type}, got {other}; set amiType: {ami_type}"
             )
         }
+
+
+def test_a_stack_file_is_read_afresh_when_it_changes_and_each_reader_gets_its_own_copy(tmp_path):
+    path = tmp_path / "Pulumi.dev.yaml"
+    path.write_text("config:\n  platform:network: {cidr: 10.0.0.0/16}\n")
+    first = config_module.read_stack_file_config(path)
+    first["platform:network"]["cidr"] = "changed by a reader"
+    assert config_module.read_stack_file_config(path) == {"platform:network": {"cidr": "10.0.0.0/16"}}
+    path.write_text("config:\n  platform:network: {cidr: 10.1.0.0/16}\n")  # same size, same instant maybe
+    assert config_module.read_stack_file_config(path) == {"platform:network": {"cidr": "10.1.0.0/16"}}
+    path.write_text("config: [1, 2\n")
+    with pytest.raises(config_module.StackFileError, match="not YAML"):
+        config_module.read_stack_file_config(path)
