@@ -12,6 +12,7 @@ at the pinned versions (:mod:`offline.charts`), as Helm ignores a value its char
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,19 @@ from offline import charts, crds
 from offline.runner import Plan, Secret, redacted
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def _read_each_schema_once() -> None:
+    """kubernetes-validate reads and parses its schema files for every object it checks, the shared
+    definitions (megabytes of JSON) included: 8 ms an object. They are the installed package's data and
+    never change, so this process parses each file once; a file that is not there (a kind with no
+    schema, as a custom resource has) still raises each time."""
+    from kubernetes_validate import utils
+
+    utils.schema_contents = functools.cache(utils.schema_contents)
+
+
+_read_each_schema_once()
 
 
 def _ordered(manifest: dict[str, Any]) -> dict[str, Any]:
