@@ -14,7 +14,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 from offline.emulation import EmulationError, emulated_types
 from offline.runner import PROJECT_DIR, main_program, mocked_stack, run_under_mocks
-from tests.conftest import DEPLOY, offline_cli, offline_process, preview_json, raw_stack_config
+from tests.conftest import offline_cli, offline_process, preview_json, raw_stack_config
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -91,10 +91,16 @@ def test_exactly_one_source_is_required():
     assert offline_cli("preview", "--stack", "nosuchstack").returncode == 2
 
 
+DEV_CIDRS = "publicAccessCidrs: [203.0.113.0/24]"
 POLICY_VIOLATION = (
-    "platform:cluster: {endpointPublicAccess: true, publicAccessCidrs: [0.0.0.0/0]}\n"
-    f"  platform:deploy: {json.dumps(DEPLOY['platform:deploy'])}"
+    (PROJECT_DIR / "Pulumi.dev.yaml").read_text().replace(DEV_CIDRS, "publicAccessCidrs: [0.0.0.0/0]")
 )
+"""dev's stack file with its cluster's public endpoint open to the internet (eks-endpoint-access)."""
+
+
+def test_the_policy_violation_case_is_dev_opened_to_the_internet():
+    assert DEV_CIDRS in (PROJECT_DIR / "Pulumi.dev.yaml").read_text()
+    assert "0.0.0.0/0" in POLICY_VIOLATION
 
 
 @pytest.mark.slow
@@ -104,14 +110,14 @@ POLICY_VIOLATION = (
         (("--stack", "dev", "--json"), None, 0, '"stack": "dev"'),
         (("--stack", "nosuchstack"), None, 2, "no such stack file"),
         (("--config-file", "/dev/null/Pulumi.x.yaml"), None, 2, "no such stack file"),
-        ((), "platform:network: {cidr: 10.0.0.0/33}", 2, "platform:network.cidr"),
+        ((), "config:\n  platform:network: {cidr: 10.0.0.0/33}\n", 2, "platform:network.cidr"),
         ((), POLICY_VIOLATION, 3, "eks-endpoint-access"),
     ],
     ids=["planned", "no stack file", "no stack file anywhere", "invalid config", "policy violation"],
 )
 def test_the_process_exits_with_each_outcome_s_code_and_no_traceback(tmp_path, args, config, code, says):
     if config is not None:
-        args = ("--config-file", str(write_stack(tmp_path, "dev", f"config:\n  {config}\n")))
+        args = ("--config-file", str(write_stack(tmp_path, "dev", config)))
     result = offline_process("preview", *args)
     assert result.returncode == code, result.stderr
     assert says in result.stdout + result.stderr
