@@ -70,10 +70,12 @@ def shared_plan(
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _plans_shared_by_the_workers(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> None:
+def _plans_shared_by_the_workers(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> None:
     """Each worker of a run records the three stacks and many configs the others need too: one worker's
     plan serves the rest (through the run's temporary directory, which pytest removes with later runs)."""
-    if worker_id != "master":
+    if hasattr(request.config, "workerinput"):
         directory = tmp_path_factory.getbasetemp().parent / "plans"
         directory.mkdir(exist_ok=True)
         _SHARED_PLANS[:] = [directory]

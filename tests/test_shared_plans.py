@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
-from offline.runner import Plan
+import pytest
+
+from offline.runner import PROJECT_DIR, Plan
 from tests.conftest import shared_plan, stack_plan
 
 CONFIG = (("aws:region", "us-east-1"),)
@@ -39,3 +44,20 @@ def test_without_other_workers_every_plan_is_run():
     shared_plan(None, "dev", CONFIG, run)
     shared_plan(None, "dev", CONFIG, run)
     assert runs == ["dev", "dev"]
+
+
+@pytest.mark.slow
+def test_the_suite_runs_without_pytest_xdist_and_with_a_profile_the_aws_config_lacks():
+    """As an IDE or debugger runs one file: no xdist (its worker_id fixture absent), and a developer's
+    AWS_PROFILE that names no profile (no AWS session may be made before a test asks for one)."""
+    plugins = ["-p", "no:xdist", "-p", "no:cacheprovider", "-o", "addopts=-q"]
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", *plugins, "tests/test_shared_plans.py", "-m", "not slow"],
+        cwd=PROJECT_DIR,
+        env={**os.environ, "AWS_PROFILE": "no-such-profile"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout

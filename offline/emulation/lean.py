@@ -85,15 +85,19 @@ def _list_each_response_class_once() -> None:
 def _partitions_once_for_eks_roles() -> None:
     """moto's EKS checks each role ARN's partition against a list it gets from a new boto3 session, made
     afresh for every cluster, node group and Pod Identity association: 25 ms each, for botocore's fixed
-    list of partitions. The check stays; the list is read once."""
+    list of partitions. The check stays; the list is read once, at the first check (a session made here,
+    before any, would fail on a developer's AWS_PROFILE that names no profile)."""
     from moto.eks import utils
 
-    partitions = tuple(utils.Session().get_available_partitions())
+    session = utils.Session
+    partitions: list[str] = []
 
     class _Partitions:
         """What the check asks of a session."""
 
         def get_available_partitions(self) -> list[str]:
+            if not partitions:
+                partitions.extend(session().get_available_partitions())
             return list(partitions)
 
     utils.Session = _Partitions
