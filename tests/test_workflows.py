@@ -254,14 +254,14 @@ def _settings_step(tmp_path: Path, stack: str, role: str) -> tuple[subprocess.Co
 
 @pytest.mark.slow
 def test_the_settings_step_picks_the_role_the_job_asks_for_from_the_stack_s_file(tmp_path):
-    result, output = _settings_step(tmp_path, "staging", "preview")
+    result, output = _settings_step(tmp_path, "dev", "preview")
     assert result.returncode == 0, result.stdout + result.stderr
-    preview_role = stack_plan("staging").config.deploy.preview_role_arn
+    preview_role = stack_plan("dev").config.deploy.preview_role_arn
     assert f"role_to_assume={preview_role}\n" in output
-    (provider,) = stack_plan("staging").of_type("pulumi:providers:kubernetes")
+    (provider,) = stack_plan("dev").of_type("pulumi:providers:kubernetes")
     assert f"bootstrap_exclude={provider.urn}\n" in output, "what a bootstrap leaves out, for pulumi/actions"
     (tmp_path / "github_output").unlink()
-    result, output = _settings_step(tmp_path, "staging", "admin")
+    result, output = _settings_step(tmp_path, "dev", "admin")
     assert result.returncode == 1
     assert "role must be deploy or preview, not 'admin'" in result.stdout
     assert output == "", "a wrong role fails before the program runs"
