@@ -29,6 +29,7 @@ from offline.cost import estimate
 from offline.runner import PROJECT_DIR, Plan, RecordedResource, validate
 from tests.conftest import raw_stack_config, recorded_plan, stack_plan
 from tests.plans import with_section
+from tests.test_baseline import POLICY_NAMES
 from verify.preflight import vcpu_checks
 from verify.preflight_facts import PreflightFacts, QuotaValue
 from verify.quotas import ON_DEMAND_VCPUS
@@ -388,16 +389,7 @@ def test_a_namespace_gets_its_quota_limits_policies_credentials_and_connections(
         if r.inputs["metadata"]["namespace"] == name
     }
     internet = {"allow-internet-https"} if spec["allowInternetEgress"] else set()
-    assert policies == {
-        "default-deny",
-        "allow-dns",
-        "allow-pod-identity",
-        "allow-same-namespace",
-        "allow-istio",
-        "allow-data-tier",
-        "allow-aws-endpoints",
-        *internet,
-    }
+    assert policies == {*POLICY_NAMES, "allow-aws-endpoints", *internet}
     role = baseline.one("aws:iam/role:Role", f"platform-baseline-{name}-credentials")
     associations = [
         a
